@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+
 from cache_pilot.config import (
     CacheConfig,
     ConfigSource,
@@ -284,8 +285,9 @@ INVALID_CASES = [
     pytest.param(
         "rules:\n  - prefix: mirror\n    upstream: 210987654321.dkr.ecr.us-east-1.amazonaws.com\n",
         [
-            f"{MAIN}: rules[0] 'mirror' (line 2): an ECR upstream needs 'role: arn:aws:iam::"
-            "<account>:role/<name>', a role in this registry's account that ECR assumes to pull"
+            f"{MAIN}: rules[0] 'mirror' (line 2): an ECR upstream in another account "
+            "(210987654321) needs 'role: arn:aws:iam::<account>:role/<name>', a role in this "
+            "registry's account that ECR assumes to pull"
         ],
         id="ecr upstream without a role",
     ),
@@ -483,6 +485,18 @@ def test_conflicting_settings_for_one_image_across_parameters() -> None:
         "/cache-pilot/a (images[0] 'k8s/pause:3.10' (line 5)) with other platforms or max_age; "
         "keep one entry"
     ]
+
+
+def test_same_account_ecr_upstream_needs_no_role() -> None:
+    config = load_config(
+        [
+            document(
+                "rules:\n  - {prefix: west, upstream: 123456789012.dkr.ecr.us-west-2.amazonaws.com}\n"
+            )
+        ],
+        CONTEXT,
+    )
+    assert config.rules[0].custom_role_arn is None
 
 
 def test_offline_validation_skips_account_checks() -> None:

@@ -238,7 +238,7 @@ class RuleEntry(_Entry):
         return value
 
     @model_validator(mode="after")
-    def _authentication_fits_upstream(self) -> Self:
+    def _authentication_fits_upstream(self, info: ValidationInfo) -> Self:
         upstream = resolve_upstream(self.upstream)
         kind = upstream.kind
         if kind.authentication is Authentication.SECRET and self.credential is None:
@@ -257,10 +257,14 @@ class RuleEntry(_Entry):
                 )
             )
         if kind.authentication is Authentication.ROLE and self.role is None:
-            raise ValueError(
-                "an ECR upstream needs 'role: arn:aws:iam::<account>:role/<name>', a role in "
-                "this registry's account that ECR assumes to pull"
-            )
+            upstream_account = kind.url_pattern.match(upstream.url)["account"]  # type: ignore[index]
+            context = _context(info)
+            if context.account_id is None or upstream_account != context.account_id:
+                raise ValueError(
+                    f"an ECR upstream in another account ({upstream_account}) needs 'role: "
+                    "arn:aws:iam::<account>:role/<name>', a role in this registry's account that "
+                    "ECR assumes to pull"
+                )
         if kind.authentication is not Authentication.ROLE and self.role is not None:
             raise ValueError(f"upstream '{kind.name}' takes no role; remove 'role'")
         return self
