@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from cache_pilot.aws.clients import AwsClients
 from cache_pilot.aws.state_table import StateTable
 from cache_pilot.config import ValidationContext

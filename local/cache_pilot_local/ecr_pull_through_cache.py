@@ -9,6 +9,7 @@ handlers onto ``ECRResponse``, so the operations work under ``moto.mock_aws()`` 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -26,7 +27,7 @@ from moto.ecr.exceptions import (
     LimitExceededException,
     ValidationException,
 )
-from moto.ecr.models import ECRBackend, ecr_backends
+from moto.ecr.models import ECRBackend, Image, ecr_backends
 from moto.ecr.policy_validation import EcrLifecyclePolicyValidator
 from moto.ecr.responses import ECRResponse
 from moto.secretsmanager.models import FakeSecret, ReplicaSecret, secretsmanager_backends
@@ -779,7 +780,20 @@ def install() -> None:
             return
         _copy_members(PullThroughCacheECRBackend, ECRBackend)
         _copy_members(PullThroughCacheECRResponse, ECRResponse)
+        Image._create_digest = _manifest_digest  # type: ignore[method-assign,assignment]
         _installed = True
+
+
+def _manifest_digest(image: Image) -> None:
+    """An image's digest is the sha256 of its manifest, as in ECR and every registry.
+
+    moto hashes the layer digests instead, and picks one of a hundred random values for an
+    index, so two indexes could share a digest and a platform manifest would not match the
+    digest its index names.
+    """
+    image._image_digest = (
+        "sha256:" + hashlib.sha256(image.image_manifest.encode("utf-8")).hexdigest()
+    )
 
 
 def _copy_members(source: type, target: type) -> None:

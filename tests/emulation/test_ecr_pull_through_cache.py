@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -1165,3 +1166,24 @@ def test_operations_work_through_threaded_moto_server(moto_server: str) -> None:
     assert error_of(raised)[0] == "PullThroughCacheRuleNotFoundException"
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert list(get_pull_through_cache_rules(ACCOUNT, REGION)) == ["docker-hub"]
+
+
+def test_image_digest_is_the_sha256_of_its_manifest(ecr: Any) -> None:
+    # Given an image index pushed to a repository
+    ecr.create_repository(repositoryName="k8s/pause")
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [],
+        }
+    )
+    # When ECR stores it
+    pushed = ecr.put_image(repositoryName="k8s/pause", imageManifest=index, imageTag="3.10")
+    # Then its digest is the manifest's sha256, as a registry computes it
+    expected = "sha256:" + hashlib.sha256(index.encode()).hexdigest()
+    assert pushed["image"]["imageId"]["imageDigest"] == expected
+    assert (
+        ecr.describe_images(repositoryName="k8s/pause")["imageDetails"][0]["imageDigest"]
+        == expected
+    )

@@ -8,7 +8,11 @@ from cache_pilot.sync import ImageAction, RuleAction, SyncResult
 
 
 def sync_summary(result: SyncResult) -> dict[str, Any]:
-    summary: dict[str, Any] = {"status": result.status.value}
+    summary: dict[str, Any] = {
+        "status": result.status.value,
+        "images_waiting": result.images_waiting,
+        "warmup_requested": result.warmup_requested,
+    }
     if result.problems:
         summary["problems"] = list(result.problems)
     if result.plan is not None:

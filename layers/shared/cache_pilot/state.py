@@ -73,3 +73,49 @@ class RuleRecord(BaseModel):
     created_at: datetime | None = None
     validation: RuleValidation | None = None
     recorded_at: datetime
+
+
+class BatchStatus(StrEnum):
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    START_FAILED = "START_FAILED"
+
+
+class BatchRecord(BaseModel):
+    """One warm-up build: which images it claimed and where its batch and report live."""
+
+    model_config = ConfigDict(frozen=True)
+
+    batch_id: str
+    references: tuple[str, ...]
+    status: BatchStatus
+    batch_key: str
+    build_id: str | None = None
+    build_status: str | None = None
+    created_at: datetime
+    lease_expires_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+class WindowState(StrEnum):
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    CLOSING = "CLOSING"  # one closer is removing the routes; openers wait
+
+
+class NatWindow(BaseModel):
+    """The NAT window: the default route is open while any lease is held.
+
+    Leases map a batch id to its expiry. Opening and closing are guarded by the window's state
+    so a closer that saw no lease can never remove the route under an opener that just took one.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    state: WindowState = WindowState.CLOSED
+    leases: dict[str, datetime] = Field(default_factory=dict)
+    opened_at: datetime | None = None
+    closing_since: datetime | None = None
+    closed_at: datetime | None = None

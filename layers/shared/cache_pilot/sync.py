@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
+from cache_pilot.aws.events import request_warmup
 from cache_pilot.aws.parameters import read_config_sources
 from cache_pilot.aws.rules import (
     EcrRule,
@@ -460,6 +461,30 @@ class SyncResult(BaseModel):
     problems: tuple[str, ...] = ()
     plan: SyncPlan | None = None
     report: SyncReport | None = None
+    images_waiting: int = 0  # PENDING or STALE (and FAILED on a schedule) after the sync
+    warmup_requested: bool = False
+
+
+WarmupRequester = Callable[[str, bool], None]  # (reason, retry_failed)
+
+
+def images_waiting(records: dict[str, ImageRecord], plan: SyncPlan, include_failed: bool) -> int:
+    """How many images a warm-up would take once the plan is applied."""
+    waiting_statuses = {ImageStatus.PENDING, ImageStatus.STALE}
+    if include_failed:
+        waiting_statuses.add(ImageStatus.FAILED)
+    retired = {c.reference for c in plan.image_changes if c.action is ImageAction.RETIRE}
+    listed = {
+        c.reference
+        for c in plan.image_changes
+        if c.action in (ImageAction.LIST, ImageAction.RELIST)
+    }
+    already = {
+        reference
+        for reference, record in records.items()
+        if record.status in waiting_statuses and reference not in retired
+    }
+    return len(listed | already)
 
 
 def synchronize(
@@ -470,22 +495,52 @@ def synchronize(
     *,
     dry_run: bool = False,
     clock: Callable[[], datetime] = utc_now,
+    request_warmup: WarmupRequester | None = None,
+    scheduled: bool = False,
 ) -> SyncResult:
-    """Read the configuration, plan against ECR and the table, and apply unless a dry run."""
+    """Read the configuration, plan against ECR and the table, and apply unless a dry run.
+
+    When images wait for a warm-up afterwards, one warm-up is requested; a scheduled run
+    also retries the images whose last warm-up failed, and re-sends a request that was lost.
+    """
     try:
         config = load_config(read_config_sources(clients.ssm, config_path), context)
     except ConfigurationAbsent:
         return SyncResult(status=SyncStatus.ABSENT)
     except ConfigurationError as exc:
         return SyncResult(status=SyncStatus.INVALID, problems=tuple(str(p) for p in exc.problems))
-    plan = plan_sync(config, describe_rules(clients.ecr), table.owned_rules(), table.images())
+    image_records = table.images()
+    plan = plan_sync(config, describe_rules(clients.ecr), table.owned_rules(), image_records)
+    waiting = images_waiting(image_records, plan, include_failed=scheduled)
     if dry_run:
-        return SyncResult(status=SyncStatus.PLANNED, plan=plan)
-    if plan.is_empty:
-        return SyncResult(status=SyncStatus.UNCHANGED, plan=plan)
-    report = apply_sync_plan(
-        plan,
-        RuleApplier(clients.ecr, clients.secretsmanager, table, clock),
-        ImageApplier(table, clock),
+        return SyncResult(status=SyncStatus.PLANNED, plan=plan, images_waiting=waiting)
+    report = None
+    if not plan.is_empty:
+        report = apply_sync_plan(
+            plan,
+            RuleApplier(clients.ecr, clients.secretsmanager, table, clock),
+            ImageApplier(table, clock),
+        )
+    requested = False
+    if waiting and request_warmup is not None:
+        request_warmup("schedule" if scheduled else "configuration changed", scheduled)
+        requested = True
+    return SyncResult(
+        status=SyncStatus.UNCHANGED if plan.is_empty else SyncStatus.APPLIED,
+        plan=plan,
+        report=report,
+        images_waiting=waiting,
+        warmup_requested=requested,
     )
-    return SyncResult(status=SyncStatus.APPLIED, plan=plan, report=report)
+
+
+def warmup_requester(clients: AwsClients, event_source: str | None) -> WarmupRequester | None:
+    """Send warm-up requests as `event_source`; None where no warm-up stack listens."""
+    if event_source is None:
+        return None
+    source = event_source
+
+    def request(reason: str, retry_failed: bool) -> None:
+        request_warmup(clients.events, source, reason, retry_failed)
+
+    return request

@@ -7,20 +7,38 @@ Items of one kind share a partition so a single Query reads them all; the table 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import datetime
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from cache_pilot.state import ImageRecord, ImageStatus, RuleRecord
+from cache_pilot.state import (
+    BatchRecord,
+    BatchStatus,
+    ImageRecord,
+    ImageStatus,
+    NatWindow,
+    RuleRecord,
+    WindowState,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 IMAGE_PARTITION = "IMAGE"
 RULE_PARTITION = "RULE"
+BATCH_PARTITION = "BATCH"
+NAT_PARTITION = "NAT"
+NAT_WINDOW = "WINDOW"
+TRANSACTION_LIMIT = 100  # actions per TransactWriteItems
+
+
+class WindowClosing(Exception):
+    """Another run is removing the NAT route right now; try again in a moment."""
+
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -41,6 +59,33 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def is_transaction_cancelled(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
+
+
+@dataclass(frozen=True)
+class ConditionalUpdate:
+    """One UpdateItem, runnable alone or as part of a transaction."""
+
+    key: dict[str, Any]
+    expression: str
+    condition: str
+    names: dict[str, str]
+    values: dict[str, Any]
+
+    def arguments(self, table_name: str) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "TableName": table_name,
+            "Key": self.key,
+            "UpdateExpression": self.expression,
+            "ConditionExpression": self.condition,
+            "ExpressionAttributeValues": self.values,
+        }
+        if self.names:
+            arguments["ExpressionAttributeNames"] = self.names
+        return arguments
 
 
 def iso(moment: datetime) -> str:
@@ -161,3 +206,350 @@ class StateTable:
         self._dynamodb.delete_item(
             TableName=self.table_name, Key=to_item(RULE_PARTITION, prefix, {})
         )
+
+    # --- conditional updates, in transactions of a hundred -------------------------------------
+
+    def apply_updates(self, updates: Sequence[tuple[str, ConditionalUpdate]]) -> list[str]:
+        """Apply conditional updates; return the ids of those whose condition held.
+
+        A transaction per hundred keeps the calls per image low; when one condition fails the
+        transaction is cancelled as a whole, and that hundred is retried one by one.
+        """
+        applied: list[str] = []
+        for start in range(0, len(updates), TRANSACTION_LIMIT):
+            chunk = updates[start : start + TRANSACTION_LIMIT]
+            if len(chunk) > 1:
+                try:
+                    self._dynamodb.transact_write_items(
+                        TransactItems=[
+                            {"Update": update.arguments(self.table_name)}  # type: ignore[typeddict-item]
+                            for _, update in chunk
+                        ]
+                    )
+                    applied.extend(name for name, _ in chunk)
+                    continue
+                except ClientError as exc:
+                    if not is_transaction_cancelled(exc):
+                        raise
+            for name, update in chunk:
+                try:
+                    self._dynamodb.update_item(**update.arguments(self.table_name))
+                    applied.append(name)
+                except ClientError as exc:
+                    if not is_condition_failure(exc):
+                        raise
+        return applied
+
+    def claim_images(
+        self,
+        references: Sequence[str],
+        batch_id: str,
+        claimable: Sequence[ImageStatus],
+        now: datetime,
+    ) -> list[str]:
+        """Move images to WARMING for one batch; an image is in at most one build."""
+        statuses = {
+            f":claimable{index}": {"S": status.value} for index, status in enumerate(claimable)
+        }
+        update = (
+            "SET #status = :warming, claimed_from = #status, build_id = :batch, updated_at = :now"
+        )
+        return self.apply_updates(
+            [
+                (
+                    reference,
+                    ConditionalUpdate(
+                        key=to_item(IMAGE_PARTITION, reference, {}),
+                        expression=update,
+                        condition=f"#status IN ({', '.join(statuses)})",
+                        names={"#status": "status"},
+                        values={
+                            **statuses,
+                            ":warming": {"S": ImageStatus.WARMING.value},
+                            ":batch": {"S": batch_id},
+                            ":now": {"S": iso(now)},
+                        },
+                    ),
+                )
+                for reference in references
+            ]
+        )
+
+    def release_claims(
+        self, references: Sequence[str], batch_id: str, reason: str, now: datetime
+    ) -> list[str]:
+        """Give claimed images back the status they had, with the reason the warm-up did not run."""
+        return self.apply_updates(
+            [
+                (
+                    reference,
+                    ConditionalUpdate(
+                        key=to_item(IMAGE_PARTITION, reference, {}),
+                        expression=(
+                            "SET #status = claimed_from, last_error = :reason, updated_at = :now "
+                            "REMOVE claimed_from"
+                        ),
+                        condition="#status = :warming AND build_id = :batch",
+                        names={"#status": "status"},
+                        values={
+                            ":warming": {"S": ImageStatus.WARMING.value},
+                            ":batch": {"S": batch_id},
+                            ":reason": {"S": reason},
+                            ":now": {"S": iso(now)},
+                        },
+                    ),
+                )
+                for reference in references
+            ]
+        )
+
+    def settle_images(self, batch_id: str, outcomes: Sequence[ImageSettlement]) -> list[str]:
+        """Record what ECR holds for each image of a batch; only images still in that batch."""
+        updates = []
+        for outcome in outcomes:
+            values: dict[str, Any] = {
+                ":warming": {"S": ImageStatus.WARMING.value},
+                ":batch": {"S": batch_id},
+                ":status": {"S": outcome.status.value},
+                ":now": {"S": iso(outcome.checked_at)},
+            }
+            assignments = ["#status = :status", "updated_at = :now", "checked_at = :now"]
+            removals = ["claimed_from"]
+            for attribute, value in (
+                ("cached_digest", outcome.cached_digest),
+                ("cached_at", iso(outcome.cached_at) if outcome.cached_at else None),
+                ("last_pulled_at", iso(outcome.last_pulled_at) if outcome.last_pulled_at else None),
+                (
+                    "verified_at",
+                    iso(outcome.checked_at) if outcome.status is ImageStatus.WARM else None,
+                ),
+                ("last_error", outcome.error),
+            ):
+                if value is None:
+                    if attribute == "last_error":
+                        removals.append(attribute)
+                    continue
+                values[f":{attribute}"] = {"S": value}
+                assignments.append(f"{attribute} = :{attribute}")
+            updates.append(
+                (
+                    outcome.reference,
+                    ConditionalUpdate(
+                        key=to_item(IMAGE_PARTITION, outcome.reference, {}),
+                        expression=f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
+                        condition="#status = :warming AND build_id = :batch",
+                        names={"#status": "status"},
+                        values=values,
+                    ),
+                )
+            )
+        return self.apply_updates(updates)
+
+    # --- warm-up batches ----------------------------------------------------------------------
+
+    def put_batch(self, batch: BatchRecord) -> None:
+        self._dynamodb.put_item(
+            TableName=self.table_name,
+            Item=to_item(BATCH_PARTITION, batch.batch_id, batch.model_dump(mode="json")),
+            ConditionExpression="attribute_not_exists(sk)",
+        )
+
+    def batch(self, batch_id: str) -> BatchRecord | None:
+        item = self._dynamodb.get_item(
+            TableName=self.table_name,
+            Key=to_item(BATCH_PARTITION, batch_id, {}),
+            ConsistentRead=True,
+        ).get("Item")
+        return BatchRecord.model_validate(from_item(item)) if item else None
+
+    def batches(self) -> list[BatchRecord]:
+        return [BatchRecord.model_validate(item) for item in self._query_partition(BATCH_PARTITION)]
+
+    def mark_batch(
+        self,
+        batch_id: str,
+        status: BatchStatus,
+        now: datetime,
+        *,
+        from_statuses: Sequence[BatchStatus],
+        build_id: str | None = None,
+        build_status: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Move a batch on; False when it was not in one of `from_statuses` (already done)."""
+        values: dict[str, Any] = {":status": {"S": status.value}}
+        names = {"#status": "status"}
+        assignments = ["#status = :status"]
+        for attribute, value in (
+            ("build_id", build_id),
+            ("build_status", build_status),
+            ("error", error),  # a DynamoDB reserved word: always through a name placeholder
+            ("finished_at", iso(now) if status is BatchStatus.FINISHED else None),
+        ):
+            if value is not None:
+                values[f":{attribute}"] = {"S": value}
+                names[f"#{attribute}"] = attribute
+                assignments.append(f"#{attribute} = :{attribute}")
+        allowed = {f":from{index}": {"S": s.value} for index, s in enumerate(from_statuses)}
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key=to_item(BATCH_PARTITION, batch_id, {}),
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression=f"attribute_exists(sk) AND #status IN ({', '.join(allowed)})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={**values, **allowed},
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    # --- the NAT window -----------------------------------------------------------------------
+
+    def window(self) -> NatWindow:
+        item = self._dynamodb.get_item(
+            TableName=self.table_name,
+            Key=to_item(NAT_PARTITION, NAT_WINDOW, {}),
+            ConsistentRead=True,
+        ).get("Item")
+        return _window_from(item)
+
+    def _ensure_window(self) -> None:
+        try:
+            self._dynamodb.put_item(
+                TableName=self.table_name,
+                Item=to_item(
+                    NAT_PARTITION, NAT_WINDOW, {"state": WindowState.CLOSED.value, "leases": {}}
+                ),
+                ConditionExpression="attribute_not_exists(sk)",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+    def join_window(
+        self, lease_id: str, expires_at: datetime, now: datetime, stale_closing: timedelta
+    ) -> NatWindow:
+        """Take a lease and mark the window open; WindowClosing while a closer is at work."""
+        for attempt in range(2):
+            try:
+                response = self._dynamodb.update_item(
+                    TableName=self.table_name,
+                    Key=to_item(NAT_PARTITION, NAT_WINDOW, {}),
+                    UpdateExpression=(
+                        "SET leases.#lease = :expires, #state = :open, "
+                        "opened_at = if_not_exists(opened_at, :now) REMOVE closing_since"
+                    ),
+                    ConditionExpression=(
+                        "attribute_exists(leases) AND "
+                        "(#state <> :closing OR closing_since < :stale)"
+                    ),
+                    ExpressionAttributeNames={"#lease": lease_id, "#state": "state"},
+                    ExpressionAttributeValues={
+                        ":expires": {"S": iso(expires_at)},
+                        ":open": {"S": WindowState.OPEN.value},
+                        ":closing": {"S": WindowState.CLOSING.value},
+                        ":now": {"S": iso(now)},
+                        ":stale": {"S": iso(now - stale_closing)},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+                return _window_from(response["Attributes"])
+            except ClientError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                if attempt == 0 and self.window().state is not WindowState.CLOSING:
+                    self._ensure_window()
+                    continue
+                raise WindowClosing("the NAT window is being closed by another run") from exc
+        raise WindowClosing("the NAT window could not be joined")
+
+    def leave_window(self, lease_ids: Sequence[str]) -> NatWindow:
+        if not lease_ids:
+            return self.window()
+        names = {f"#lease{index}": lease for index, lease in enumerate(lease_ids)}
+        try:
+            response = self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key=to_item(NAT_PARTITION, NAT_WINDOW, {}),
+                UpdateExpression="REMOVE " + ", ".join(f"leases.{name}" for name in names),
+                ConditionExpression="attribute_exists(leases)",
+                ExpressionAttributeNames=names,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return self.window()
+            raise
+        return _window_from(response["Attributes"])
+
+    def begin_closing(self, now: datetime, stale_closing: timedelta) -> bool:
+        """Claim the right to remove the route: only when no lease is held."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key=to_item(NAT_PARTITION, NAT_WINDOW, {}),
+                UpdateExpression="SET #state = :closing, closing_since = :now",
+                ConditionExpression=(
+                    "(attribute_not_exists(leases) OR size(leases) = :zero) AND "
+                    "(attribute_not_exists(#state) OR #state <> :closing OR closing_since < :stale)"
+                ),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":closing": {"S": WindowState.CLOSING.value},
+                    ":now": {"S": iso(now)},
+                    ":stale": {"S": iso(now - stale_closing)},
+                    ":zero": {"N": "0"},
+                },
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def finish_closing(self, now: datetime) -> None:
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key=to_item(NAT_PARTITION, NAT_WINDOW, {}),
+                UpdateExpression=(
+                    "SET #state = :closed, closed_at = :now, "
+                    "leases = if_not_exists(leases, :empty) REMOVE opened_at, closing_since"
+                ),
+                ConditionExpression="#state = :closing",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":closed": {"S": WindowState.CLOSED.value},
+                    ":closing": {"S": WindowState.CLOSING.value},
+                    ":now": {"S": iso(now)},
+                    ":empty": {"M": {}},
+                },
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+
+@dataclass(frozen=True)
+class ImageSettlement:
+    """What a finished warm-up learned about one image from ECR."""
+
+    reference: str
+    status: ImageStatus
+    checked_at: datetime
+    cached_digest: str | None = None
+    cached_at: datetime | None = None
+    last_pulled_at: datetime | None = None
+    error: str | None = None
+
+
+def _window_from(item: Mapping[str, Any] | None) -> NatWindow:
+    if not item:
+        return NatWindow()
+    plain = from_item(item)
+    plain.pop("pk", None)
+    plain.pop("sk", None)
+    return NatWindow.model_validate(plain)
