@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from cache_pilot.aws.rules import EcrRule
 from cache_pilot.config import CacheConfig, ConfigSource, ValidationContext, load_config
 from cache_pilot.state import ImageRecord, ImageStatus, RuleRecord

@@ -36,13 +36,15 @@ def load_sam_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return loaded
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StackTemplate:
     """The translated (plain CloudFormation) template with its parameter values."""
 
     resources: dict[str, Any]
     parameters: dict[str, str]
     outputs: dict[str, Any]
+    conditions: dict[str, Any] = field(default_factory=dict)
+    parameter_types: dict[str, str] = field(default_factory=dict)
     region: str
     account_id: str = DEFAULT_ACCOUNT
     code_locations: dict[str, Path] = field(default_factory=dict)  # s3 key -> local folder
@@ -100,6 +102,11 @@ def translate(
         resources=translated["Resources"],
         parameters=parameters,
         outputs=translated.get("Outputs", {}),
+        conditions=translated.get("Conditions", {}),
+        parameter_types={
+            name: str(definition.get("Type", "String"))
+            for name, definition in template.get("Parameters", {}).items()
+        },
         region=region,
         account_id=account_id,
         code_locations=code_locations,
@@ -143,9 +150,14 @@ class _Resolver:
             "AWS::NoValue": "",
         }
 
-    def _ref(self, name: str) -> str:
+    def _ref(self, name: str) -> Any:
         if name in self._stack.parameters:
-            return self._stack.parameters[name]
+            value = self._stack.parameters[name]
+            if self._stack.parameter_types.get(name, "").startswith(
+                ("CommaDelimitedList", "List<")
+            ):
+                return [item.strip() for item in value.split(",")] if value else []
+            return value
         pseudo = self._pseudo()
         if name in pseudo:
             return pseudo[name]
@@ -180,10 +192,38 @@ class _Resolver:
             case "Fn::Split":
                 separator, text = argument
                 return str(self.resolve(text)).split(separator)
-            case "Fn::If" | "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or":
-                raise UnsupportedTemplateError(f"{key} is not supported by the local deployer")
+            case "Fn::If":
+                condition, when_true, when_false = argument
+                return self.resolve(when_true if self.condition(condition) else when_false)
+            case "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition":
+                return self._evaluate(value)
+            case "Fn::GetAZs":
+                return [f"{self._stack.region}{zone}" for zone in "abc"]
             case _:
                 return {key: self.resolve(argument)}
+
+    def condition(self, name: str) -> bool:
+        if name not in self._stack.conditions:
+            raise UnsupportedTemplateError(f"template.yaml has no condition {name}")
+        return self._evaluate(self._stack.conditions[name])
+
+    def _evaluate(self, expression: Any) -> bool:
+        if isinstance(expression, bool):
+            return expression
+        ((key, argument),) = expression.items()
+        match key:
+            case "Fn::Equals":
+                left, right = (self.resolve(item) for item in argument)
+                return bool(str(left) == str(right))
+            case "Fn::Not":
+                return not self._evaluate(argument[0])
+            case "Fn::And":
+                return all(self._evaluate(item) for item in argument)
+            case "Fn::Or":
+                return any(self._evaluate(item) for item in argument)
+            case "Condition":
+                return self.condition(argument)
+        raise UnsupportedTemplateError(f"cannot evaluate condition {expression}")
 
     def _sub(self, argument: Any) -> str:
         text, variables = (argument, {}) if isinstance(argument, str) else argument
@@ -256,7 +296,7 @@ def create_table_request(stack: StackTemplate, logical_id: str, table_name: str)
 
 
 def event_rule_patterns(
-    stack: StackTemplate, function_logical_id: str
+    stack: StackTemplate, function_logical_id: str, names: Mapping[str, str] | None = None
 ) -> dict[str, dict[str, Any]]:
     """The EventBridge patterns that target a function, by rule logical ID (schedules excluded)."""
     patterns = {}
@@ -268,7 +308,7 @@ def event_rule_patterns(
         if any(
             target.get("Arn") == {"Fn::GetAtt": [function_logical_id, "Arn"]} for target in targets
         ):
-            patterns[logical_id] = stack.resolve(properties["EventPattern"])
+            patterns[logical_id] = stack.resolve(properties["EventPattern"], names)
     return patterns
 
 
