@@ -19,6 +19,7 @@ from cache_pilot_cli.output import Output
 from cache_pilot_cli.reconcile import DEFAULT_CONFIG_PATH, DEFAULT_STATE_TABLE
 
 CONFIG_PATH_VARIABLE = "CACHE_PILOT_CONFIG_PATH"
+EVENT_SOURCE_VARIABLE = "CACHE_PILOT_EVENT_SOURCE"
 STATE_TABLE_VARIABLE = "CACHE_PILOT_STATE_TABLE"
 DEFAULT_LOCAL_PORT = 5000
 
@@ -60,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         _table_option(command)
         command.add_argument(
             "--json", action="store_true", help="print sync_config's summary as JSON"
+        )
+        command.add_argument(
+            "--event-source",
+            default=os.environ.get(EVENT_SOURCE_VARIABLE),
+            help=(
+                "request a warm-up for waiting images as the stack does, with this event source "
+                f"(cache-pilot.<stack name>; env {EVENT_SOURCE_VARIABLE}); unset: none is requested"
+            ),
         )
 
     local = commands.add_parser("local", help="the embedded AWS on this machine")
@@ -104,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 output,
                 apply=args.command == "sync",
                 as_json=args.json,
+                event_source=args.event_source,
             )
         case "local":
             return _run_local(args, output)

@@ -9,7 +9,7 @@ from cache_pilot.aws.parameters import normalize_path
 from cache_pilot.aws.state_table import StateTable
 from cache_pilot.config import ValidationContext
 from cache_pilot.reporting import sync_summary
-from cache_pilot.sync import SyncResult, SyncStatus, synchronize
+from cache_pilot.sync import SyncResult, SyncStatus, synchronize, warmup_requester
 from cache_pilot_cli.output import Output
 from cache_pilot_cli.render import plan_summary, render_conflicts, render_plan, render_report
 
@@ -39,9 +39,10 @@ def reconcile(
     *,
     apply: bool,
     as_json: bool = False,
+    event_source: str | None = None,
 ) -> int:
     """Plan (apply=False: nothing changes) or apply the configuration; exit status 1 when it
-    is invalid or AWS cannot be reached."""
+    is invalid, a rule change failed, or AWS cannot be reached."""
     command = "sync" if apply else "plan"
     try:
         context = validation_context(clients)
@@ -51,6 +52,7 @@ def reconcile(
             StateTable(clients.dynamodb, table_name),
             context,
             dry_run=not apply,
+            request_warmup=warmup_requester(clients, event_source),
         )
     except (AwsUnreachable, BotoCoreError, ClientError) as exc:
         output.error(f"cache-pilot {command}: {_aws_failure(exc, table_name)}")
@@ -59,7 +61,8 @@ def reconcile(
         output.json(sync_summary(result))
     else:
         _render(output, result, normalize_path(config_path), table_name, context, clients)
-    return 1 if result.status is SyncStatus.INVALID else 0
+    failed = result.report is not None and bool(result.report.failures)
+    return 1 if result.status is SyncStatus.INVALID or failed else 0
 
 
 def _aws_failure(exc: Exception, table_name: str) -> str:
@@ -133,4 +136,6 @@ def _render(
         style="bold" if not failed else "bold red",
     )
     if failed:
+        for outcome in report.failures:
+            output.error(f"failed: {outcome.error}")
         output.error(f"{failed} rule change(s) failed; fix the cause and run `cache-pilot sync`")

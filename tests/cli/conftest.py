@@ -11,12 +11,6 @@ from cache_pilot_cli.main import main
 from cache_pilot_local.server import EmbeddedAws, start_embedded_aws
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "demo: the `cache-pilot local demo` run end to end (quick; in the default suite)"
-    )
-
-
 @dataclass(frozen=True)
 class CliRun:
     exit_code: int

@@ -279,6 +279,48 @@ def test_sync_creates_the_rules_and_pending_items(
     assert ecr_rules(clients) == rules
 
 
+def test_sync_exits_1_when_a_rule_change_fails(
+    cli: Cli, clients: AwsClients, state_table: StateTable
+) -> None:
+    # Given a configuration whose Docker Hub secret does not exist
+    put_config(clients, DESIGN_EXAMPLE)
+    # When the operator syncs
+    run = cli("sync")
+    # Then the other rules are created, but the command fails so a pipeline notices
+    assert run.exit_code == 1
+    assert set(ecr_rules(clients)) == {"ecr-public", "k8s"}
+    assert run.stderr.splitlines() == [
+        "failed: secret 'ecr-pullthroughcache/docker-hub' does not exist in this account and "
+        "Region; create it with JSON keys username and accessToken",
+        "1 rule change(s) failed; fix the cause and run `cache-pilot sync`",
+    ]
+
+
+def test_sync_with_an_event_source_requests_a_warmup_as_the_stack_does(
+    cli: Cli, clients: AwsClients, state_table: StateTable, hub_secret_arn: str
+) -> None:
+    # Given a queue behind a rule that listens for the stack's warm-up requests
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="start-warmup")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    pattern = {"source": ["cache-pilot.team-a"], "detail-type": ["Warm-up Requested"]}
+    clients.events.put_rule(Name="warmup", EventPattern=json.dumps(pattern))
+    clients.events.put_targets(Rule="warmup", Targets=[{"Id": "start", "Arn": arn}])
+    put_config(clients, DESIGN_EXAMPLE)
+    # When the operator syncs with the stack's event source
+    run = cli("sync", "--json", "--event-source", "cache-pilot.team-a")
+    # Then the new images wait for a warm-up, and one was requested
+    assert run.exit_code == 0, run.stderr
+    assert json.loads(run.stdout)["warmup_requested"] is True
+    (message,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(message["Body"])["detail"] == {
+        "reason": "configuration changed",
+        "retry_failed": False,
+    }
+
+
 def test_sync_honours_the_path_and_table_options(
     cli: Cli, clients: AwsClients, stack: StackTemplate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
