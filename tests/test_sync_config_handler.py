@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from cache_pilot.aws.clients import AwsClients
-from cache_pilot.aws.state_table import StateTable
+from cache_pilot.aws.state_table import ImageSettlement, StateTable
+from cache_pilot.state import ImageStatus, utc_now
 from cache_pilot_local.functions import LocalFunction
 from cache_pilot_local.template import StackTemplate
 from tests.conftest import CONFIG_PATH, TABLE_NAME, sample_event
@@ -20,6 +21,7 @@ CONFIG = CONFIG_PATH + "config"
 CREATE = "ssm-parameter-create.json"
 UPDATE = "ssm-parameter-update.json"
 SCHEDULE = "schedule-drift-repair.json"
+NOW = utc_now()
 
 DESIGN_EXAMPLE = """
 rules:
@@ -109,6 +111,8 @@ def test_first_sync_creates_rules_and_pending_items(
     }
     assert images["k8s/pause:3.10"].platforms == ("linux/amd64", "linux/arm64")
     assert images["k8s/pause:3.10"].max_age_seconds == 3 * 86400
+    # And a warm-up was requested for them
+    assert (result["images_waiting"], result["warmup_requested"]) == (3, True)
 
 
 def test_repeated_event_is_a_no_op(
@@ -313,3 +317,30 @@ def test_concurrent_runs_converge(
     assert set(state_table.owned_rules()) == {"ecr-public", "docker-hub", "k8s"}
     assert set(statuses(state_table).values()) == {"PENDING"}
     assert sync_config.invoke(sample_event(CREATE))["status"] == "unchanged"
+
+
+def test_schedule_retries_failed_images_and_edits_do_not(
+    clients: AwsClients, state_table: StateTable, sync_config: LocalFunction, hub_secret_arn: str
+) -> None:
+    # Given a synced configuration whose one image's last warm-up failed, the others warm
+    put_config(
+        clients, "rules: [{prefix: k8s, upstream: k8s}]\nimages: [k8s/pause:3.10, k8s/etcd:3.5]"
+    )
+    sync_config.invoke(sample_event(CREATE))
+    state_table.claim_images(
+        ["k8s/pause:3.10", "k8s/etcd:3.5"], "batch-1", [ImageStatus.PENDING], NOW
+    )
+    state_table.settle_images(
+        "batch-1",
+        [
+            ImageSettlement("k8s/pause:3.10", ImageStatus.FAILED, NOW, error="manifest unknown"),
+            ImageSettlement(
+                "k8s/etcd:3.5", ImageStatus.WARM, NOW, cached_digest="sha256:" + "1" * 64
+            ),
+        ],
+    )
+    # When the configuration event comes again, Then no warm-up is requested for a failure
+    assert sync_config.invoke(sample_event(UPDATE))["warmup_requested"] is False
+    # When the schedule fires, Then the failed image is retried
+    result = sync_config.invoke(sample_event(SCHEDULE))
+    assert (result["images_waiting"], result["warmup_requested"]) == (1, True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cache_pilot.aws.clients import AwsClients
@@ -17,8 +16,8 @@ from cache_pilot.config import ValidationContext
 from cache_pilot.observability import logger, metrics, tracer
 from cache_pilot.reporting import rule_metric_counts, sync_summary
 from cache_pilot.settings import load_settings
-from cache_pilot.sync import SyncStatus, synchronize
-from cache_pilot.triggers import account_of, sync_trigger
+from cache_pilot.sync import SyncStatus, synchronize, warmup_requester
+from cache_pilot.triggers import EventBridgeEnvelope, account_of, sync_trigger
 
 settings = load_settings()
 clients = AwsClients()
@@ -27,9 +26,9 @@ clients = AwsClients()
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-@event_source(data_class=EventBridgeEvent)
-def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
-    trigger = sync_trigger(event.detail_type, event.detail, settings.config_path)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    envelope = EventBridgeEnvelope.model_validate(event)
+    trigger = sync_trigger(envelope.detail_type, envelope.detail, settings.config_path)
     if trigger.ignored:
         logger.info("event ignored", extra={"reason": trigger.ignored_reason})
         return {"status": "ignored", "reason": trigger.ignored_reason}
@@ -40,6 +39,8 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
         ValidationContext(
             account_id=account_of(context.invoked_function_arn), region=settings.region
         ),
+        request_warmup=warmup_requester(clients, settings.event_source),
+        scheduled=trigger.kind == "schedule",
     )
     summary = sync_summary(result)
     if result.status is SyncStatus.INVALID:
