@@ -8,6 +8,7 @@ Items of one kind share a partition so a single Query reads them all; the table 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ RULE_PARTITION = "RULE"
 BATCH_PARTITION = "BATCH"
 NAT_PARTITION = "NAT"
 NAT_WINDOW = "WINDOW"
-TRANSACTION_LIMIT = 100  # actions per TransactWriteItems
+UPDATE_CONCURRENCY = 8
 
 
 class WindowClosing(Exception):
@@ -61,13 +62,9 @@ def is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def is_transaction_cancelled(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
-
-
 @dataclass(frozen=True)
 class ConditionalUpdate:
-    """One UpdateItem, runnable alone or as part of a transaction."""
+    """One conditional UpdateItem, built before it is sent."""
 
     key: dict[str, Any]
     expression: str
@@ -207,38 +204,28 @@ class StateTable:
             TableName=self.table_name, Key=to_item(RULE_PARTITION, prefix, {})
         )
 
-    # --- conditional updates, in transactions of a hundred -------------------------------------
+    # --- conditional updates of image items ---------------------------------------------------
 
     def apply_updates(self, updates: Sequence[tuple[str, ConditionalUpdate]]) -> list[str]:
-        """Apply conditional updates; return the ids of those whose condition held.
+        """Apply conditional updates, several at a time; return the ids whose condition held.
 
-        A transaction per hundred keeps the calls per image low; when one condition fails the
-        transaction is cancelled as a whole, and that hundred is retried one by one.
+        One UpdateItem per item rather than TransactWriteItems: a transaction is cancelled
+        whole when one condition fails, which is the normal case when two runs race for the
+        same images, and each item's outcome is what matters here.
         """
-        applied: list[str] = []
-        for start in range(0, len(updates), TRANSACTION_LIMIT):
-            chunk = updates[start : start + TRANSACTION_LIMIT]
-            if len(chunk) > 1:
-                try:
-                    self._dynamodb.transact_write_items(
-                        TransactItems=[
-                            {"Update": update.arguments(self.table_name)}  # type: ignore[typeddict-item]
-                            for _, update in chunk
-                        ]
-                    )
-                    applied.extend(name for name, _ in chunk)
-                    continue
-                except ClientError as exc:
-                    if not is_transaction_cancelled(exc):
-                        raise
-            for name, update in chunk:
-                try:
-                    self._dynamodb.update_item(**update.arguments(self.table_name))
-                    applied.append(name)
-                except ClientError as exc:
-                    if not is_condition_failure(exc):
-                        raise
-        return applied
+
+        def apply(update: tuple[str, ConditionalUpdate]) -> str | None:
+            name, conditional = update
+            try:
+                self._dynamodb.update_item(**conditional.arguments(self.table_name))
+            except ClientError as exc:
+                if is_condition_failure(exc):
+                    return None
+                raise
+            return name
+
+        with ThreadPoolExecutor(max_workers=UPDATE_CONCURRENCY) as pool:
+            return [name for name in pool.map(apply, updates) if name is not None]
 
     def claim_images(
         self,
