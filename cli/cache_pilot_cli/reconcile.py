@@ -5,9 +5,9 @@ from __future__ import annotations
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cache_pilot.aws.clients import AwsClients
-from cache_pilot.aws.parameters import normalize_path
 from cache_pilot.aws.state_table import StateTable
 from cache_pilot.config import ValidationContext
+from cache_pilot.paths import normalize_path
 from cache_pilot.reporting import sync_summary
 from cache_pilot.sync import SyncResult, SyncStatus, synchronize, warmup_requester
 from cache_pilot_cli.output import Output

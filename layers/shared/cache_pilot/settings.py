@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from cache_pilot.aws.parameters import normalize_path
+from cache_pilot.paths import normalize_path
 
 
 def _comma_separated(value: Any) -> Any:

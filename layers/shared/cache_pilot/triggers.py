@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cache_pilot.aws.parameters import is_under_path
+from cache_pilot.paths import is_under_path
 
 PARAMETER_CHANGE = "Parameter Store Change"
 SCHEDULED = "Scheduled Event"

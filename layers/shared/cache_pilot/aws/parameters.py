@@ -5,14 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cache_pilot.config import ConfigSource
+from cache_pilot.paths import normalize_path
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
-
-
-def normalize_path(path: str) -> str:
-    """`/cache-pilot` and `/cache-pilot/` name the same tree."""
-    return "/" + path.strip("/") + "/" if path.strip("/") else "/"
 
 
 def read_config_sources(ssm: SSMClient, path: str) -> list[ConfigSource]:
@@ -41,8 +37,3 @@ def read_config_sources(ssm: SSMClient, path: str) -> list[ConfigSource]:
                     )
                 )
     return sources
-
-
-def is_under_path(name: str, path: str) -> bool:
-    prefix = normalize_path(path)
-    return (name if name.startswith("/") else "/" + name).startswith(prefix)
