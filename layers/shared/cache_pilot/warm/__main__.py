@@ -1,0 +1,3 @@
+from cache_pilot.warm.cli import main
+
+raise SystemExit(main())
