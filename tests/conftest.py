@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from cache_pilot.aws.clients import AwsClients
 from cache_pilot.aws.state_table import StateTable
-from cache_pilot_local.ecr_pull_through_cache import install as install_pull_through_cache
+from cache_pilot_local.emulation import install_emulation
 from cache_pilot_local.template import StackTemplate, create_table_request, load_stack_template
 
 REGION = "eu-west-1"
@@ -50,7 +50,7 @@ def stack() -> StackTemplate:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    install_pull_through_cache()
+    install_emulation()
     with mock_aws():
         yield
 

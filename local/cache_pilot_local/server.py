@@ -23,7 +23,7 @@ import boto3
 from botocore.exceptions import ClientError
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from cache_pilot_local.ecr_pull_through_cache import install as install_pull_through_cache
+from cache_pilot_local.emulation import install_emulation
 from cache_pilot_local.template import StackTemplate, create_table_request
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ def start_embedded_aws(
     log_requests: bool = False,
 ) -> EmbeddedAws:
     """Start moto's server with the pull-through cache emulation, empty; port 0: any free one."""
-    install_pull_through_cache()
+    install_emulation()
     if not log_requests:
         # werkzeug logs every request at INFO to stderr; keep the terminal for what matters.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,11 @@ from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
+
+
+# Repositories listed at once: one call each, and a warm-up of a thousand images may need a
+# thousand of them within the handler's few seconds.
+DESCRIBE_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -43,12 +49,19 @@ def describe_cached_images(
     by_repository: dict[str, list[ImageQuery]] = defaultdict(list)
     for query in queries:
         by_repository[query.repository].append(query)
-    facts: dict[tuple[str, str], CachedImageFacts] = {}
-    for repository, wanted in by_repository.items():
-        found = _describe_repository(ecr, repository)
-        for query in wanted:
-            facts[(repository, query.tag)] = _facts_for(query, found)
-    return facts
+    with ThreadPoolExecutor(max_workers=DESCRIBE_CONCURRENCY) as pool:
+        listings = dict(
+            zip(
+                by_repository,
+                pool.map(lambda r: _describe_repository(ecr, r), by_repository),
+                strict=True,
+            )
+        )
+    return {
+        (repository, query.tag): _facts_for(query, listings[repository])
+        for repository, wanted in by_repository.items()
+        for query in wanted
+    }
 
 
 @dataclass

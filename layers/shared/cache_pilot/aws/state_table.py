@@ -35,6 +35,7 @@ BATCH_PARTITION = "BATCH"
 NAT_PARTITION = "NAT"
 NAT_WINDOW = "WINDOW"
 UPDATE_CONCURRENCY = 8
+TRANSACTION_LIMIT = 100  # actions per TransactWriteItems
 
 
 class WindowClosing(Exception):
@@ -60,6 +61,10 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def is_transaction_cancelled(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
 
 
 @dataclass(frozen=True)
@@ -227,6 +232,30 @@ class StateTable:
         with ThreadPoolExecutor(max_workers=UPDATE_CONCURRENCY) as pool:
             return [name for name in pool.map(apply, updates) if name is not None]
 
+    def apply_in_transactions(self, updates: Sequence[tuple[str, ConditionalUpdate]]) -> list[str]:
+        """Apply conditional updates a hundred per transaction; for updates that rarely fail.
+
+        A transaction is cancelled whole when one condition fails; that hundred is then
+        applied one by one, so each item still gets its own outcome.
+        """
+        applied: list[str] = []
+        for start in range(0, len(updates), TRANSACTION_LIMIT):
+            chunk = updates[start : start + TRANSACTION_LIMIT]
+            try:
+                self._dynamodb.transact_write_items(
+                    TransactItems=[
+                        {"Update": update.arguments(self.table_name)}  # type: ignore[typeddict-item]
+                        for _, update in chunk
+                    ]
+                )
+            except ClientError as exc:
+                if not is_transaction_cancelled(exc):
+                    raise
+                applied.extend(self.apply_updates(chunk))
+            else:
+                applied.extend(name for name, _ in chunk)
+        return applied
+
     def claim_images(
         self,
         references: Sequence[str],
@@ -291,7 +320,10 @@ class StateTable:
         )
 
     def settle_images(self, batch_id: str, outcomes: Sequence[ImageSettlement]) -> list[str]:
-        """Record what ECR holds for each image of a batch; only images still in that batch."""
+        """Record what ECR holds for each image of a batch; only images still in that batch.
+
+        In transactions: only a sync that retired an image meanwhile makes a condition fail.
+        """
         updates = []
         for outcome in outcomes:
             values: dict[str, Any] = {
@@ -330,7 +362,7 @@ class StateTable:
                     ),
                 )
             )
-        return self.apply_updates(updates)
+        return self.apply_in_transactions(updates)
 
     # --- warm-up batches ----------------------------------------------------------------------
 
