@@ -47,14 +47,17 @@ test: lint build ## the whole suite: lint, build, every test
 demo: $(BIN)/.installed ## the whole flow on the embedded AWS, no credentials needed
 	$(BIN)/cache-pilot local demo
 
-bench: $(BIN)/.installed ## benchmarks: figures and ratios, side by side
-	$(BIN)/python bench/sync_cost.py
+bench: $(BIN)/.installed ## benchmarks: figures and ratios, side by side (skopeo for the last)
+	$(BIN)/python -m bench.sync_cost
+	$(BIN)/python -m bench.warmup_cost
+	$(BIN)/python bench/warm_vs_skopeo.py
 
 local: $(BIN)/.installed ## serve the embedded AWS until interrupted
 	$(BIN)/cache-pilot local up
 
 constraints: ## pin the development environment anew
-	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+	{ echo "# Exact versions of the development environment; regenerate with make constraints."; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt
 
 clean: ## remove build output and caches (keeps the virtual environments)
 	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache
