@@ -3,7 +3,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # The Lambda runtime is python3.13: build and test with it (pyenv's, where it is not on PATH).
-PYTHON ?= $(shell command -v python3.13 || ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
+# (A pyenv shim answers to python3.13 even where that version is not selected: try each one.)
+ifndef PYTHON
+PYTHON := $(shell for candidate in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13; do \
+	"$$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
+	&& { command -v "$$candidate"; break; }; done)
+endif
 VENV := .venv
 SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
