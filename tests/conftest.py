@@ -20,7 +20,10 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
 CONFIG_PATH = "/cache-pilot/"
 TABLE_NAME = "cache-pilot-state"
-EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EVENTS_DIR = REPO_ROOT / "events"
+# The design page's example configuration, as the repository ships it.
+DESIGN_EXAMPLE = (REPO_ROOT / "examples" / "config.yaml").read_text()
 
 
 def sample_event(name: str) -> dict[str, Any]:

@@ -15,29 +15,10 @@ from cache_pilot.config import (
     ValidationContext,
     load_config,
 )
+from tests.conftest import DESIGN_EXAMPLE
 
 CONTEXT = ValidationContext(account_id="123456789012", region="eu-west-1")
 MAIN = "/cache-pilot/config"
-
-DESIGN_EXAMPLE = """
-rules:
-  - prefix: ecr-public            # ECR repository prefix of the rule
-    upstream: ecr-public          # registry kind, or its URL (public.ecr.aws)
-  - prefix: docker-hub
-    upstream: docker-hub
-    credential: ecr-pullthroughcache/docker-hub   # Secrets Manager name or ARN
-  - prefix: k8s
-    upstream: registry.k8s.io
-images:
-  - ecr-public/amazonlinux/amazonlinux:latest
-  - docker-hub/library/nginx:1.27
-  - image: k8s/pause:3.10
-    platforms: [linux/amd64, linux/arm64]
-    max_age: 3d
-defaults:
-  platforms: [linux/amd64]
-  max_age: 7d
-"""
 
 
 def document(text: str, name: str = MAIN) -> ConfigSource:

@@ -15,30 +15,13 @@ from cache_pilot.aws.state_table import ImageSettlement, StateTable
 from cache_pilot.state import ImageStatus, utc_now
 from cache_pilot_local.functions import LocalFunction
 from cache_pilot_local.template import StackTemplate
-from tests.conftest import CONFIG_PATH, TABLE_NAME, sample_event
+from tests.conftest import CONFIG_PATH, DESIGN_EXAMPLE, TABLE_NAME, sample_event
 
 CONFIG = CONFIG_PATH + "config"
 CREATE = "ssm-parameter-create.json"
 UPDATE = "ssm-parameter-update.json"
 SCHEDULE = "schedule-drift-repair.json"
 NOW = utc_now()
-
-DESIGN_EXAMPLE = """
-rules:
-  - prefix: ecr-public
-    upstream: ecr-public
-  - prefix: docker-hub
-    upstream: docker-hub
-    credential: ecr-pullthroughcache/docker-hub
-  - prefix: k8s
-    upstream: registry.k8s.io
-images:
-  - ecr-public/amazonlinux/amazonlinux:latest
-  - docker-hub/library/nginx:1.27
-  - image: k8s/pause:3.10
-    platforms: [linux/amd64, linux/arm64]
-    max_age: 3d
-"""
 
 
 @pytest.fixture

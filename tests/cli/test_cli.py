@@ -28,30 +28,11 @@ from cache_pilot_local.server import (
 )
 from cache_pilot_local.template import StackTemplate
 from tests.cli.conftest import Cli
-from tests.conftest import ACCOUNT, CONFIG_PATH, REGION, TABLE_NAME
+from tests.conftest import ACCOUNT, CONFIG_PATH, DESIGN_EXAMPLE, REGION, TABLE_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
 
-DESIGN_EXAMPLE = """\
-rules:
-  - prefix: ecr-public
-    upstream: ecr-public
-  - prefix: docker-hub
-    upstream: docker-hub
-    credential: ecr-pullthroughcache/docker-hub
-  - prefix: k8s
-    upstream: registry.k8s.io
-images:
-  - ecr-public/amazonlinux/amazonlinux:latest
-  - docker-hub/library/nginx:1.27
-  - image: k8s/pause:3.10
-    platforms: [linux/amd64, linux/arm64]
-    max_age: 3d
-defaults:
-  platforms: [linux/amd64]
-  max_age: 7d
-"""
 DESIGN_IMAGES = {
     "ecr-public/amazonlinux/amazonlinux:latest",
     "docker-hub/library/nginx:1.27",

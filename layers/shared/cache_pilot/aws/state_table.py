@@ -7,7 +7,7 @@ Items of one kind share a partition so a single Query reads them all; the table 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -61,6 +61,17 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def condition_held(write: Callable[[], object]) -> bool:
+    """Run a conditional write; False when its condition did not hold (nothing was written)."""
+    try:
+        write()
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
 
 
 def is_transaction_cancelled(exc: ClientError) -> bool:
@@ -122,19 +133,15 @@ class StateTable:
 
     def list_image(self, record: ImageRecord) -> bool:
         """Add a listed image as PENDING; False when it is already listed (a concurrent sync)."""
-        try:
-            self._dynamodb.put_item(
+        return condition_held(
+            lambda: self._dynamodb.put_item(
                 TableName=self.table_name,
                 Item=to_item(IMAGE_PARTITION, record.reference, record.model_dump(mode="json")),
                 ConditionExpression="attribute_not_exists(sk) OR #status = :retired",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":retired": {"S": ImageStatus.RETIRED}},
             )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     def update_image_settings(
         self,
@@ -144,8 +151,8 @@ class StateTable:
         max_age_seconds: int,
         now: datetime,
     ) -> bool:
-        try:
-            self._dynamodb.update_item(
+        return condition_held(
+            lambda: self._dynamodb.update_item(
                 TableName=self.table_name,
                 Key=to_item(IMAGE_PARTITION, reference, {}),
                 UpdateExpression=(
@@ -162,16 +169,12 @@ class StateTable:
                     ":retired": {"S": ImageStatus.RETIRED},
                 },
             )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     def retire_image(self, reference: str, now: datetime) -> bool:
         """Mark a delisted image RETIRED; False when it already was."""
-        try:
-            self._dynamodb.update_item(
+        return condition_held(
+            lambda: self._dynamodb.update_item(
                 TableName=self.table_name,
                 Key=to_item(IMAGE_PARTITION, reference, {}),
                 UpdateExpression="SET #status = :retired, retired_at = :now, updated_at = :now",
@@ -182,11 +185,7 @@ class StateTable:
                     ":now": {"S": iso(now)},
                 },
             )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     # --- rule ownership -----------------------------------------------------------------------
 
@@ -410,8 +409,8 @@ class StateTable:
                 names[f"#{attribute}"] = attribute
                 assignments.append(f"#{attribute} = :{attribute}")
         allowed = {f":from{index}": {"S": s.value} for index, s in enumerate(from_statuses)}
-        try:
-            self._dynamodb.update_item(
+        return condition_held(
+            lambda: self._dynamodb.update_item(
                 TableName=self.table_name,
                 Key=to_item(BATCH_PARTITION, batch_id, {}),
                 UpdateExpression="SET " + ", ".join(assignments),
@@ -419,11 +418,7 @@ class StateTable:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={**values, **allowed},
             )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     # --- the NAT window -----------------------------------------------------------------------
 
@@ -506,8 +501,8 @@ class StateTable:
 
     def begin_closing(self, now: datetime, stale_closing: timedelta) -> bool:
         """Claim the right to remove the route: only when no lease is held."""
-        try:
-            self._dynamodb.update_item(
+        return condition_held(
+            lambda: self._dynamodb.update_item(
                 TableName=self.table_name,
                 Key=to_item(NAT_PARTITION, NAT_WINDOW, {}),
                 UpdateExpression="SET #state = :closing, closing_since = :now",
@@ -523,11 +518,7 @@ class StateTable:
                     ":zero": {"N": "0"},
                 },
             )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     def finish_closing(self, now: datetime) -> None:
         try:
