@@ -24,15 +24,22 @@ class CallCounter:
     """Counts every AWS API call made through one boto3 session (a botocore event hook)."""
 
     calls: Counter[str] = field(default_factory=Counter)
+    # When each operation last answered (perf_counter), to time what happens between calls.
+    answered_at: dict[str, float] = field(default_factory=dict)
 
     def attach(self, session: boto3.Session) -> boto3.Session:
         session.events.register("before-call", self._count)
+        session.events.register("after-call", self._answered)
         return session
 
     def _count(self, event_name: str, **_ignored: Any) -> None:
         # event_name is before-call.<service>.<Operation>
         _, service, operation = event_name.split(".", 2)
         self.calls[f"{service}:{operation}"] += 1
+
+    def _answered(self, event_name: str, **_ignored: Any) -> None:
+        _, service, operation = event_name.split(".", 2)
+        self.answered_at[f"{service}:{operation}"] = time.perf_counter()
 
     @property
     def total(self) -> int:
@@ -41,17 +48,22 @@ class CallCounter:
     @contextmanager
     def measuring(self) -> Iterator[Measurement]:
         self.calls.clear()
+        self.answered_at.clear()
         measurement = Measurement()
         started = time.perf_counter()
+        measurement.started_at = started
         yield measurement
         measurement.seconds = time.perf_counter() - started
         measurement.calls = Counter(self.calls)
+        measurement.answered_at = dict(self.answered_at)
 
 
 @dataclass
 class Measurement:
     seconds: float = 0.0
     calls: Counter[str] = field(default_factory=Counter)
+    started_at: float = 0.0
+    answered_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
