@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -30,7 +31,7 @@ USERNAME = "warm"
 PASSWORD = "correct horse battery staple"
 
 
-def skip_or_fail_in_ci(reason: str) -> None:
+def skip_or_fail_in_ci(reason: str) -> NoReturn:
     """Skip on a developer's machine; in CI (which installs everything) a missing tool fails."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI must provide it: see .ci/run)")

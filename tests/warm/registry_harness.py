@@ -183,10 +183,7 @@ class RegistryProcess:
             }
         config: dict[str, Any] = {
             "version": 0.1,
-            "log": {
-                "level": os.environ.get("BENCH_LOG", "info"),
-                "accesslog": {"disabled": os.environ.get("BENCH_LOG") == "error"},
-            },
+            "log": {"level": "info", "accesslog": {"disabled": False}},
             "storage": {
                 "cache": {"blobdescriptor": "inmemory"},
                 "filesystem": {"rootdirectory": str(self.storage)},

@@ -103,7 +103,7 @@ def test_5xx_and_a_body_cut_short_are_retried_and_the_blob_verified(
 def test_retries_are_bounded(fake_registry: FakeRegistry) -> None:
     # Given a registry that answers a blob with 503 forever
     image = seed(fake_registry)
-    [layer] = image.platform_layers["linux/amd64"][:1]
+    layer = image.platform_layers["linux/amd64"][0]
     blob_path = f"/v2/{image.repository}/blobs/{layer}"
     fake_registry.plan(blob_path, *[Fault(503)] * 10)
     policy = RetryPolicy(attempts=3, first_delay=0.01, max_delay=0.05)
@@ -254,9 +254,7 @@ def test_memory_stays_flat_for_a_large_layer(fake_registry: FakeRegistry, tmp_pa
     assert run.peak_rss_kb < 60_000
 
 
-def test_ecr_auth_falls_back_to_the_aws_cli_without_boto3(
-    fake_registry_factory: FakeFactory, tmp_path: Path
-) -> None:
+def test_ecr_auth_falls_back_to_the_aws_cli_without_boto3(tmp_path: Path) -> None:
     # Given a registry expecting ECR's user "AWS", and an `aws` CLI on PATH that prints a token
     registry = FakeRegistry(auth="basic", username="AWS", password="ecr-token").start()
     try:
