@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from cache_pilot.state import BatchStatus, WindowState
+from cache_pilot.warm.batch import load_batch
 from tests.conftest import sample_event
 from tests.warmup.conftest import BUCKET, WarmupWorld
 
@@ -18,7 +20,7 @@ COREDNS = "k8s/coredns/coredns:v1.11.3"
 
 
 def test_whole_cycle_opens_then_closes_the_route_and_records_ecr_digests(
-    world: WarmupWorld,
+    world: WarmupWorld, tmp_path: Path
 ) -> None:
     # Given two listed images and a warm-up route table with no default route
     world.list_images(NGINX)
@@ -36,6 +38,16 @@ def test_whole_cycle_opens_then_closes_the_route_and_records_ecr_digests(
     assert batch.status is BatchStatus.RUNNING
     assert batch.lease_expires_at - batch.created_at == timedelta(minutes=15 + 60 + 5)
     assert set(world.table.window().leases) == {batch_id}
+    # And the batch document is one the warm-up program reads as it is
+    document = world.clients.s3.get_object(Bucket=BUCKET, Key=f"batches/{batch_id}/batch.json")
+    batch_file = tmp_path / "batch.json"
+    batch_file.write_bytes(document["Body"].read())
+    requests = {str(request.reference): request for request in load_batch(batch_file)}
+    assert set(requests) == {NGINX, PAUSE}
+    assert [f"{p.os}/{p.architecture}" for p in requests[PAUSE].platforms or ()] == [
+        "linux/amd64",
+        "linux/arm64",
+    ]
     # When the build pulls both through the cache and ends
     finished = world.run_build(batch_id, "SUCCEEDED")
     # Then both are WARM with the digest ECR holds, and the route is gone
