@@ -187,6 +187,32 @@ class StateTable:
             )
         )
 
+    def mark_stale(self, references: Sequence[str], now: datetime) -> list[str]:
+        """Ask for a re-warm of listed images: WARM, FAILED or STALE ones become STALE.
+
+        PENDING and WARMING images are already on their way; RETIRED ones are not listed.
+        """
+        return self.apply_updates(
+            [
+                (
+                    reference,
+                    ConditionalUpdate(
+                        key=to_item(IMAGE_PARTITION, reference, {}),
+                        expression="SET #status = :stale, updated_at = :now",
+                        condition="#status IN (:warm, :failed, :stale)",
+                        names={"#status": "status"},
+                        values={
+                            ":stale": {"S": ImageStatus.STALE.value},
+                            ":warm": {"S": ImageStatus.WARM.value},
+                            ":failed": {"S": ImageStatus.FAILED.value},
+                            ":now": {"S": iso(now)},
+                        },
+                    ),
+                )
+                for reference in references
+            ]
+        )
+
     # --- rule ownership -----------------------------------------------------------------------
 
     def owned_rules(self) -> dict[str, RuleRecord]:
