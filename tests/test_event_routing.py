@@ -22,6 +22,8 @@ EXPECTED_RECEIVERS = {
     "ssm-parameter-delete.json": {"SyncConfigFunction"},
     "ssm-parameter-outside-path.json": set(),
     "schedule-drift-repair.json": set(),  # schedules are rules of their own, not patterns
+    "schedule-freshness-check.json": set(),
+    "schedule-nat-watchdog.json": set(),
     "warmup-requested.json": {"StartWarmupFunction"},
     "codebuild-warmup-succeeded.json": {"FinishWarmupFunction"},
     "codebuild-warmup-failed.json": {"FinishWarmupFunction"},
@@ -87,4 +89,8 @@ def test_schedule_is_a_rule_of_its_own(stack: StackTemplate) -> None:
         for logical_id, rule in stack.of_type("AWS::Events::Rule").items()
         if "ScheduleExpression" in rule["Properties"]
     }
-    assert schedules == {"SyncConfigFunctionDriftRepair": "rate(1 hour)"}
+    assert schedules == {
+        "SyncConfigFunctionDriftRepair": "rate(1 hour)",
+        "CheckFreshnessFunctionFreshnessCheck": "rate(6 hours)",
+        "NatWatchdogFunctionWatchdog": "rate(5 minutes)",
+    }

@@ -14,7 +14,13 @@ def test_no_output_is_named_like_a_parameter() -> None:
 
 def test_every_function_has_its_code_and_a_log_group(stack: StackTemplate) -> None:
     functions = stack.of_type("AWS::Lambda::Function")
-    assert set(functions) == {"SyncConfigFunction", "StartWarmupFunction", "FinishWarmupFunction"}
+    assert set(functions) == {
+        "SyncConfigFunction",
+        "StartWarmupFunction",
+        "FinishWarmupFunction",
+        "CheckFreshnessFunction",
+        "NatWatchdogFunction",
+    }
     log_groups = {
         str(group["Properties"]["LogGroupName"])
         for group in stack.of_type("AWS::Logs::LogGroup").values()

@@ -140,11 +140,13 @@ class WarmupWorld:
         entries = []
         for platform in platforms:
             manifest = manifest_for(reference, platform)
-            ecr.put_image(
-                repositoryName=repository,
-                imageManifest=manifest,
-                imageManifestMediaType=OCI_MANIFEST,
-            )
+            # A pull of an unchanged image stores nothing new.
+            with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):
+                ecr.put_image(
+                    repositoryName=repository,
+                    imageManifest=manifest,
+                    imageManifestMediaType=OCI_MANIFEST,
+                )
             digests[platform] = digest_of(manifest)
             os_name, architecture = platform.split("/")[:2]
             entries.append(
@@ -156,12 +158,13 @@ class WarmupWorld:
                 }
             )
         index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
-        ecr.put_image(
-            repositoryName=repository,
-            imageManifest=index,
-            imageTag=tag,
-            imageManifestMediaType=OCI_INDEX,
-        )
+        with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):
+            ecr.put_image(
+                repositoryName=repository,
+                imageManifest=index,
+                imageTag=tag,
+                imageManifestMediaType=OCI_INDEX,
+            )
         digests["index"] = digest_of(index)
         return digests
 

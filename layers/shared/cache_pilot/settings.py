@@ -48,6 +48,7 @@ class WarmupSettings(Settings):
         default=15, alias="WARMUP_QUEUED_TIMEOUT_MINUTES", ge=5, le=480
     )
     lease_grace_minutes: int = Field(default=5, alias="NAT_LEASE_GRACE_MINUTES", ge=1, le=60)
+    retired_retention_days: int = Field(default=30, alias="RETIRED_RETENTION_DAYS", ge=1, le=3650)
 
     @property
     def lease_duration(self) -> timedelta:

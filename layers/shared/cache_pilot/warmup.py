@@ -312,7 +312,12 @@ class FinishResult(BaseModel):
     more_requested: bool = False
 
 
-def finish_warmup(warmup: Warmup, ended: BuildEnded) -> FinishResult:
+def finish_warmup(
+    warmup: Warmup, ended: BuildEnded, missing_status: ImageStatus = ImageStatus.FAILED
+) -> FinishResult:
+    """Settle a batch whose build ended. An image ECR does not hold becomes `missing_status`:
+    FAILED after a build that reported its end, PENDING when the watchdog found the build
+    gone without a word (it never had its chance)."""
     if ended.build_status not in TERMINAL_BUILD_STATUSES:
         return FinishResult(outcome=FinishOutcome.NOT_TERMINAL, build_status=ended.build_status)
     table = warmup.table
@@ -336,7 +341,7 @@ def finish_warmup(warmup: Warmup, ended: BuildEnded) -> FinishResult:
     table.leave_window([batch.batch_id])
     closure = close_window_if_idle(warmup)
     records = table.images()
-    settlements = settle_batch(warmup, batch, ended.build_status, records)
+    settlements = settle_batch(warmup, batch, ended.build_status, records, missing_status)
     table.mark_batch(
         batch.batch_id,
         BatchStatus.FINISHED,
@@ -351,7 +356,9 @@ def finish_warmup(warmup: Warmup, ended: BuildEnded) -> FinishResult:
         batch_id=batch.batch_id,
         build_status=ended.build_status,
         warm=tuple(s.reference for s in settlements if s.status is ImageStatus.WARM),
-        failed={s.reference: s.error or "" for s in settlements if s.status is ImageStatus.FAILED},
+        failed={
+            s.reference: s.error or "" for s in settlements if s.status is not ImageStatus.WARM
+        },
         window_closed=closure.closed,
         closed_route_tables=closure.route_tables,
         nat_open_seconds=closure.open_seconds,
@@ -367,7 +374,11 @@ def find_batch(table: StateTable, ended: BuildEnded) -> BatchRecord | None:
 
 
 def settle_batch(
-    warmup: Warmup, batch: BatchRecord, build_status: str, records: dict[str, ImageRecord]
+    warmup: Warmup,
+    batch: BatchRecord,
+    build_status: str,
+    records: dict[str, ImageRecord],
+    missing_status: ImageStatus = ImageStatus.FAILED,
 ) -> list[ImageSettlement]:
     """Ask ECR what it holds for each image of the batch and record WARM or FAILED.
 
@@ -395,7 +406,7 @@ def settle_batch(
         settlements.append(
             ImageSettlement(
                 reference=reference,
-                status=ImageStatus.FAILED if error else ImageStatus.WARM,
+                status=missing_status if error else ImageStatus.WARM,
                 checked_at=now,
                 cached_digest=found.digest,
                 cached_at=found.pushed_at,

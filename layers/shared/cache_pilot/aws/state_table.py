@@ -213,6 +213,65 @@ class StateTable:
             ]
         )
 
+    def record_freshness(self, updates: Sequence[FreshnessUpdate]) -> list[str]:
+        """Record what a freshness check found; only where the status is still the one read."""
+        conditional = []
+        for update in updates:
+            values: dict[str, Any] = {
+                ":expected": {"S": update.expected_status.value},
+                ":status": {"S": update.status.value},
+                ":now": {"S": iso(update.checked_at)},
+            }
+            assignments = ["#status = :status", "checked_at = :now"]
+            removals = []
+            for attribute, moment_or_text in (
+                ("cached_digest", update.cached_digest),
+                ("cached_at", iso(update.cached_at) if update.cached_at else None),
+                ("last_pulled_at", iso(update.last_pulled_at) if update.last_pulled_at else None),
+            ):
+                if moment_or_text is None:
+                    removals.append(attribute)
+                else:
+                    values[f":{attribute}"] = {"S": moment_or_text}
+                    assignments.append(f"{attribute} = :{attribute}")
+            if update.status is not update.expected_status:
+                assignments.append("updated_at = :now")
+            expression = "SET " + ", ".join(assignments)
+            if removals:
+                expression += " REMOVE " + ", ".join(removals)
+            conditional.append(
+                (
+                    update.reference,
+                    ConditionalUpdate(
+                        key=to_item(IMAGE_PARTITION, update.reference, {}),
+                        expression=expression,
+                        condition="#status = :expected",
+                        names={"#status": "status"},
+                        values=values,
+                    ),
+                )
+            )
+        return self.apply_in_transactions(conditional)
+
+    def remove_retired(self, references: Sequence[str], retired_before: datetime) -> list[str]:
+        """Delete items retired before a moment; one listed again meanwhile is kept."""
+        removed = []
+        for reference in references:
+            if condition_held(
+                lambda reference=reference: self._dynamodb.delete_item(  # type: ignore[misc]
+                    TableName=self.table_name,
+                    Key=to_item(IMAGE_PARTITION, reference, {}),
+                    ConditionExpression="#status = :retired AND retired_at < :before",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":retired": {"S": ImageStatus.RETIRED.value},
+                        ":before": {"S": iso(retired_before)},
+                    },
+                )
+            ):
+                removed.append(reference)
+        return removed
+
     # --- rule ownership -----------------------------------------------------------------------
 
     def owned_rules(self) -> dict[str, RuleRecord]:
@@ -567,6 +626,19 @@ class StateTable:
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
+
+
+@dataclass(frozen=True)
+class FreshnessUpdate:
+    """What a freshness check read from ECR for one image, and the status that follows."""
+
+    reference: str
+    expected_status: ImageStatus  # the status the check read; the write holds only if unchanged
+    status: ImageStatus
+    checked_at: datetime
+    cached_digest: str | None = None
+    cached_at: datetime | None = None
+    last_pulled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
