@@ -55,6 +55,7 @@ demo: $(BIN)/.installed ## the whole flow on the embedded AWS, no credentials ne
 bench: $(BIN)/.installed ## benchmarks: figures and ratios, side by side (skopeo for the last)
 	$(BIN)/python -m bench.sync_cost
 	$(BIN)/python -m bench.warmup_cost
+	$(BIN)/python -m bench.freshness_cost
 	$(BIN)/python bench/warm_vs_skopeo.py
 
 local: $(BIN)/.installed ## serve the embedded AWS until interrupted

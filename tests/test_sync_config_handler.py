@@ -327,3 +327,26 @@ def test_schedule_retries_failed_images_and_edits_do_not(
     # When the schedule fires, Then the failed image is retried
     result = sync_config.invoke(sample_event(SCHEDULE))
     assert (result["images_waiting"], result["warmup_requested"]) == (1, True)
+
+
+def test_schedule_repairs_items_the_table_lost_or_should_not_hold(
+    clients: AwsClients, state_table: StateTable, sync_config: LocalFunction
+) -> None:
+    # Given a synced configuration, then an item deleted by hand and a stray item added by hand
+    put_config(
+        clients, "rules: [{prefix: k8s, upstream: k8s}]\nimages: [k8s/pause:3.10, k8s/etcd:3.5]"
+    )
+    sync_config.invoke(sample_event(CREATE))
+    clients.dynamodb.delete_item(
+        TableName=TABLE_NAME, Key={"pk": {"S": "IMAGE"}, "sk": {"S": "k8s/etcd:3.5"}}
+    )
+    stray = state_table.images()["k8s/pause:3.10"].model_copy(update={"reference": "k8s/stray:1"})
+    assert state_table.list_image(stray)
+    # When the drift-repair schedule fires
+    sync_config.invoke(sample_event(SCHEDULE))
+    # Then the listed image is back, PENDING, and the unlisted one is RETIRED
+    assert statuses(state_table) == {
+        "k8s/pause:3.10": "PENDING",
+        "k8s/etcd:3.5": "PENDING",
+        "k8s/stray:1": "RETIRED",
+    }
