@@ -19,7 +19,7 @@ import pytest
 
 from cache_pilot.aws.clients import AwsClients
 from cache_pilot.aws.state_table import StateTable
-from cache_pilot.state import ImageRecord
+from cache_pilot.state import BatchStatus, ImageRecord
 from cache_pilot_local.codebuild import create_project_request
 from cache_pilot_local.functions import LocalFunction
 from cache_pilot_local.template import StackTemplate, load_stack_template
@@ -170,6 +170,11 @@ class WarmupWorld:
 
     def batch_ids(self) -> list[str]:
         return sorted(batch.batch_id for batch in self.table.batches())
+
+    def running_batch_id(self) -> str:
+        """The one batch whose build is running (batch ids of one second sort at random)."""
+        (batch_id,) = [b.batch_id for b in self.table.batches() if b.status is BatchStatus.RUNNING]
+        return batch_id
 
     def build_event(self, batch_id: str, status: str) -> dict[str, Any]:
         sample = "codebuild-warmup-" + status.lower().replace("_", "-") + ".json"

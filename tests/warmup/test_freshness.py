@@ -91,8 +91,7 @@ def warm(world: WarmupWorld, *references: str) -> None:
     """A whole warm-up through the handlers: listed, started, built, finished."""
     world.list_images(*references)
     world.request_warmup()
-    batch_id = world.batch_ids()[-1]
-    world.run_build(batch_id)
+    world.run_build(world.running_batch_id())
     assert all(world.statuses()[reference] == "WARM" for reference in references)
 
 
@@ -119,7 +118,7 @@ def test_an_image_ages_into_stale_and_is_rewarmed_through_a_new_window(
     # When the warm-up runs, Then a new window opens, the image is WARM again, the window closes
     world.request_warmup()
     assert world.route_to_nat_is_open()
-    world.run_build(world.batch_ids()[-1])
+    world.run_build(world.running_batch_id())
     assert world.statuses()[NGINX] == "WARM"
     assert world.image(NGINX).verified_at != first_verified
     assert world.default_route() is None
