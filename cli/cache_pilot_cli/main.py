@@ -3,6 +3,9 @@
     cache-pilot validate FILE...       check configuration documents offline
     cache-pilot plan                   what a sync would change; changes nothing
     cache-pilot sync                   apply the configuration, as sync_config does
+    cache-pilot status                 every image item, problems first
+    cache-pilot warm IMAGE...          re-warm these images now
+    cache-pilot nat                    the NAT window, its leases and the routes
     cache-pilot local up               serve the embedded AWS until Ctrl-C
     cache-pilot local demo             the whole first slice on the embedded AWS
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
+from datetime import datetime
 
 from cache_pilot_cli.output import Output
 from cache_pilot_cli.reconcile import DEFAULT_CONFIG_PATH, DEFAULT_STATE_TABLE
@@ -21,6 +25,8 @@ from cache_pilot_cli.reconcile import DEFAULT_CONFIG_PATH, DEFAULT_STATE_TABLE
 CONFIG_PATH_VARIABLE = "CACHE_PILOT_CONFIG_PATH"
 EVENT_SOURCE_VARIABLE = "CACHE_PILOT_EVENT_SOURCE"
 STATE_TABLE_VARIABLE = "CACHE_PILOT_STATE_TABLE"
+ROUTE_TABLES_VARIABLE = "CACHE_PILOT_ROUTE_TABLES"
+NAT_GATEWAY_VARIABLE = "CACHE_PILOT_NAT_GATEWAY"
 DEFAULT_LOCAL_PORT = 5000
 
 
@@ -30,6 +36,87 @@ def _table_option(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get(STATE_TABLE_VARIABLE, DEFAULT_STATE_TABLE),
         help=f"the state table (env {STATE_TABLE_VARIABLE}; default: %(default)s)",
     )
+
+
+def _now_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--now",
+        type=_moment,
+        default=None,
+        metavar="ISO8601",
+        help="compute ages at this moment (no offset: UTC); default: the current time",
+    )
+
+
+def _moment(text: str) -> datetime:
+    from cache_pilot_cli.operations import parse_moment
+
+    try:
+        return parse_moment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not an ISO 8601 moment, e.g. 2026-11-29T10:00:00Z"
+        ) from exc
+
+
+def _route_tables(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _add_operations(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = commands.add_parser(
+        "status",
+        help="every image item: status, cached digest, age, last pull, last error",
+        description="Every image item of the state table, problems first (FAILED, STALE, "
+        "PENDING, WARMING, WARM, RETIRED), and a count per status.",
+    )
+    _table_option(status)
+    status.add_argument("--json", action="store_true", help="print the items as a JSON list")
+    _now_option(status)
+
+    warm = commands.add_parser(
+        "warm",
+        help="re-warm these images now",
+        description="Mark listed images STALE (WARM, FAILED or STALE ones; PENDING and "
+        "WARMING ones are already on their way) and request a warm-up. Exit 1 if a reference "
+        "is not a listed image.",
+    )
+    warm.add_argument("images", nargs="+", metavar="IMAGE")
+    _table_option(warm)
+    warm.add_argument(
+        "--event-source",
+        default=os.environ.get(EVENT_SOURCE_VARIABLE),
+        metavar="SOURCE",
+        help=(
+            "send the warm-up request with this event source (cache-pilot.<stack name>; env "
+            f"{EVENT_SOURCE_VARIABLE}); unset: the next scheduled run warms the images"
+        ),
+    )
+
+    nat = commands.add_parser(
+        "nat",
+        help="is the NAT window open, since when, who holds a lease",
+        description="The NAT window item: open or closed, since when, and each lease with its "
+        "batch. With the route tables and the NAT gateway, also each default route, and a "
+        "warning when a route to the NAT gateway is open while no lease is held.",
+    )
+    _table_option(nat)
+    nat.add_argument("--json", action="store_true", help="print the window as a JSON object")
+    nat.add_argument(
+        "--route-tables",
+        type=_route_tables,
+        default=_route_tables(os.environ.get(ROUTE_TABLES_VARIABLE, "")),
+        metavar="RTB,...",
+        help=f"the warm-up route tables, comma-separated (env {ROUTE_TABLES_VARIABLE}; the "
+        "stack's WarmupRouteTables output)",
+    )
+    nat.add_argument(
+        "--nat-gateway",
+        default=os.environ.get(NAT_GATEWAY_VARIABLE) or None,
+        metavar="NAT_GATEWAY_ID",
+        help=f"the NAT gateway the warm-up routes point at (env {NAT_GATEWAY_VARIABLE})",
+    )
+    _now_option(nat)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                 f"(cache-pilot.<stack name>; env {EVENT_SOURCE_VARIABLE}); unset: none is requested"
             ),
         )
+
+    _add_operations(commands)
 
     local = commands.add_parser("local", help="the embedded AWS on this machine")
     local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
@@ -115,9 +204,40 @@ def main(argv: Sequence[str] | None = None) -> int:
                 as_json=args.json,
                 event_source=args.event_source,
             )
+        case "status" | "warm" | "nat":
+            return _run_operation(args, output)
         case "local":
             return _run_local(args, output)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _run_operation(args: argparse.Namespace, output: Output) -> int:
+    from cache_pilot.aws.clients import AwsClients
+    from cache_pilot.state import utc_now
+    from cache_pilot_cli.operations import request_rewarm, show_nat, show_status
+
+    now: datetime = getattr(args, "now", None) or utc_now()
+    match args.command:
+        case "status":
+            return show_status(AwsClients(), args.table, output, now=now, as_json=args.json)
+        case "warm":
+            return request_rewarm(
+                AwsClients(),
+                args.table,
+                args.images,
+                output,
+                now=now,
+                event_source=args.event_source,
+            )
+    return show_nat(
+        AwsClients(),
+        args.table,
+        output,
+        now=now,
+        route_table_ids=args.route_tables,
+        nat_gateway_id=args.nat_gateway,
+        as_json=args.json,
+    )
 
 
 def _run_local(args: argparse.Namespace, output: Output) -> int:

@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any
 
+from botocore.exceptions import ClientError
 from rich.console import Console, RenderableType
 from rich.text import Text
 
@@ -58,3 +59,16 @@ class Output:
 
     def json(self, data: Any) -> None:
         self._out.out(json.dumps(data, indent=2, default=str), highlight=False)
+
+
+def aws_failure(exc: Exception, table_name: str) -> str:
+    """One line for an AWS error; a missing table says which option names the right one."""
+    if (
+        isinstance(exc, ClientError)
+        and exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+    ):
+        return (
+            f"{exc}; is '{table_name}' the state table? pass --table (or set "
+            "CACHE_PILOT_STATE_TABLE) with the stack's StateTableName output"
+        )
+    return str(exc)

@@ -10,7 +10,7 @@ from cache_pilot.config import ValidationContext
 from cache_pilot.paths import normalize_path
 from cache_pilot.reporting import sync_summary
 from cache_pilot.sync import SyncResult, SyncStatus, synchronize, warmup_requester
-from cache_pilot_cli.output import Output
+from cache_pilot_cli.output import Output, aws_failure
 from cache_pilot_cli.render import plan_summary, render_conflicts, render_plan, render_report
 
 DEFAULT_CONFIG_PATH = "/cache-pilot/"
@@ -55,7 +55,7 @@ def reconcile(
             request_warmup=warmup_requester(clients, event_source),
         )
     except (AwsUnreachable, BotoCoreError, ClientError) as exc:
-        output.error(f"cache-pilot {command}: {_aws_failure(exc, table_name)}")
+        output.error(f"cache-pilot {command}: {aws_failure(exc, table_name)}")
         return 1
     if as_json:
         output.json(sync_summary(result))
@@ -63,17 +63,6 @@ def reconcile(
         _render(output, result, normalize_path(config_path), table_name, context, clients)
     failed = result.report is not None and bool(result.report.failures)
     return 1 if result.status is SyncStatus.INVALID or failed else 0
-
-
-def _aws_failure(exc: Exception, table_name: str) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        if error.get("Code") == "ResourceNotFoundException":
-            return (
-                f"{exc}; is '{table_name}' the state table? pass --table (or set "
-                "CACHE_PILOT_STATE_TABLE) with the stack's StateTableName output"
-            )
-    return str(exc)
 
 
 def _render(

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from cache_pilot.aws.routes import DEFAULT_ROUTE, DefaultRoute, RouteState
 from cache_pilot.aws.rules import EcrRule, secret_name_of
 from cache_pilot.config import CacheRule
-from cache_pilot.state import ImageRecord, ImageStatus, RuleRecord
+from cache_pilot.state import (
+    BatchRecord,
+    ImageRecord,
+    ImageStatus,
+    NatWindow,
+    RuleRecord,
+    WindowState,
+)
 from cache_pilot.sync import (
     ImageAction,
     ImageChange,
@@ -245,3 +253,145 @@ def render_handler_result(output: Output, summary: Mapping[str, Any]) -> None:
         output.error(f"failed: {failure}")
     for problem in summary.get("problems", []):
         output.error(problem)
+
+
+# --- status and nat: what an operator reads at a glance ----------------------------------------
+
+# Problems first: what needs a look, then what is on its way, then what is fine.
+PROBLEMS_FIRST = (
+    ImageStatus.FAILED,
+    ImageStatus.STALE,
+    ImageStatus.PENDING,
+    ImageStatus.WARMING,
+    ImageStatus.WARM,
+    ImageStatus.RETIRED,
+)
+_AGE_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def problems_first(records: Iterable[ImageRecord]) -> list[ImageRecord]:
+    """FAILED, STALE, PENDING, WARMING, WARM, RETIRED; by reference within a status."""
+    rank = {status: index for index, status in enumerate(PROBLEMS_FIRST)}
+    return sorted(records, key=lambda record: (rank[record.status], record.reference))
+
+
+def seconds_since(moment: datetime | None, now: datetime) -> int | None:
+    """Whole seconds from a moment to now; None without a moment, 0 for one a clock skew put
+    in the future."""
+    if moment is None:
+        return None
+    return max(0, int((now - moment).total_seconds()))
+
+
+def age_text(seconds: int | None) -> str:
+    """An age in its two largest units, truncated: 3d4h, 4h12m, 12m5s, 42s, 2d; '-' for none."""
+    if seconds is None:
+        return "-"
+    seconds = max(0, seconds)
+    for index, (unit, size) in enumerate(_AGE_UNITS):
+        if seconds >= size or size == 1:
+            text = f"{seconds // size}{unit}"
+            if index + 1 < len(_AGE_UNITS):
+                next_unit, next_size = _AGE_UNITS[index + 1]
+                if rest := seconds % size // next_size:
+                    text += f"{rest}{next_unit}"
+            return text
+    raise AssertionError("the last unit is one second")
+
+
+def short_digest(digest: str | None) -> str:
+    """The first 12 hex digits after 'sha256:', as docker prints image ids; '-' for none."""
+    if not digest:
+        return "-"
+    return digest.partition(":")[2][:12] or digest[:12]
+
+
+def status_counts_line(records: Iterable[ImageRecord]) -> str:
+    """'5 images: 1 FAILED, 1 STALE, 3 WARM', problems first, statuses with none left out."""
+    statuses = [record.status for record in records]
+    counts = ", ".join(
+        f"{statuses.count(status)} {status.value}"
+        for status in PROBLEMS_FIRST
+        if status in statuses
+    )
+    noun = "image" if len(statuses) == 1 else "images"
+    return f"{len(statuses)} {noun}: {counts}" if statuses else "0 images"
+
+
+def status_table(records: Sequence[ImageRecord], now: datetime) -> Table:
+    """One row per image item, in the order given (problems_first)."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
+    for column in ("image", "status", "digest", "age", "last pull"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("last error", overflow="fold")
+    for record in records:
+        pulled = seconds_since(record.last_pulled_at, now)
+        table.add_row(
+            Text(record.reference),
+            Text(record.status.value, style=STATUS_STYLES[record.status]),
+            Text(short_digest(record.cached_digest)),
+            Text(age_text(seconds_since(record.cached_at, now))),
+            Text("-" if pulled is None else f"{age_text(pulled)} ago"),
+            Text(record.last_error or "", style="red"),
+        )
+    return table
+
+
+def utc_moment(value: datetime) -> str:
+    return f"{moment(value.astimezone(UTC))} UTC"
+
+
+def window_line(window: NatWindow, now: datetime) -> str:
+    """'NAT window: OPEN since 2026-11-29 10:00:00 UTC (for 1h5m)'."""
+    match window.state:
+        case WindowState.OPEN if window.opened_at is not None:
+            since = window.opened_at
+            return (
+                f"NAT window: OPEN since {utc_moment(since)} "
+                f"(for {age_text(seconds_since(since, now))})"
+            )
+        case WindowState.CLOSING if window.closing_since is not None:
+            return (
+                f"NAT window: CLOSING since {utc_moment(window.closing_since)} "
+                f"(for {age_text(seconds_since(window.closing_since, now))}): "
+                "a run is removing the route"
+            )
+        case WindowState.CLOSED if window.closed_at is not None:
+            return f"NAT window: CLOSED since {utc_moment(window.closed_at)}"
+        case _:
+            return f"NAT window: {window.state.value}"
+
+
+def lease_line(
+    batch_id: str, expires_at: datetime, batch: BatchRecord | None, now: datetime
+) -> str:
+    """'  <batch>: expires 2026-11-29 11:20:00 UTC (in 50m); RUNNING, build <id>, 2 images'."""
+    left = int((expires_at - now).total_seconds())
+    if left < 0:
+        expiry = f"expired {utc_moment(expires_at)} ({age_text(-left)} ago)"
+    else:
+        expiry = f"expires {utc_moment(expires_at)} (in {age_text(left)})"
+    if batch is None:
+        return f"  {batch_id}: {expiry}; no batch item holds this lease"
+    build = f"build {batch.build_id}" if batch.build_id else "no build started"
+    if batch.build_status:
+        build += f" ({batch.build_status})"
+    images = len(batch.references)
+    return (
+        f"  {batch_id}: {expiry}; {batch.status.value}, {build}, "
+        f"{images} image{'' if images == 1 else 's'}"
+    )
+
+
+def route_line(route: DefaultRoute) -> str:
+    """'  rtb-...: ours (0.0.0.0/0 -> nat-...)'."""
+    match route.state:
+        case RouteState.ABSENT:
+            detail = f"no {DEFAULT_ROUTE} route"
+        case RouteState.OURS:
+            detail = f"{DEFAULT_ROUTE} -> {route.target}"
+        case RouteState.OURS_BLACKHOLE:
+            detail = f"{DEFAULT_ROUTE} -> {route.target}, a blackhole: the NAT gateway is gone"
+        case RouteState.FOREIGN:
+            detail = f"{DEFAULT_ROUTE} -> {route.target}, not cache-pilot's: never touched"
+    return f"  {route.route_table_id}: {route.state.value} ({detail})"
