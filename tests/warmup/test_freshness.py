@@ -17,7 +17,7 @@ from botocore.stub import Stubber
 
 from cache_pilot.freshness import check_freshness, watch_nat_window
 from cache_pilot.settings import load_warmup_settings
-from cache_pilot.state import WindowState, utc_now
+from cache_pilot.state import BatchRecord, BatchStatus, ImageStatus, WindowState, utc_now
 from cache_pilot.warmup import Warmup
 from tests.conftest import REGION, sample_event
 from tests.warmup.conftest import WarmupWorld
@@ -261,3 +261,50 @@ def test_the_handlers_run_on_their_schedule_events(world: WarmupWorld) -> None:
         "route_closed": False,
         "closed_route_tables": [],
     }
+
+
+def test_a_finish_that_died_after_releasing_its_lease_is_settled(
+    world: WarmupWorld, watchdog: Warmup
+) -> None:
+    # Given a build whose finish released the lease and closed the route, then died before
+    # recording anything: the images are still WARMING and the batch still RUNNING
+    world.list_images(NGINX)
+    world.request_warmup()
+    (batch_id,) = world.batch_ids()
+    world.cache_in_ecr(NGINX)
+    world.table.leave_window([batch_id])
+    world.clients.ec2.delete_route(
+        RouteTableId=world.route_table_id, DestinationCidrBlock="0.0.0.0/0"
+    )
+    # When the watchdog runs, Then the batch is settled from ECR and no longer takes a build slot
+    report = watch_nat_window(watchdog)
+    assert report.released == {batch_id: "build ended SUCCEEDED; its completion event was lost"}
+    assert world.statuses() == {NGINX: "WARM"}
+    assert world.table.batch(batch_id).status.value == "FINISHED"  # type: ignore[union-attr]
+
+
+def test_a_start_that_died_before_codebuild_gives_its_images_back(
+    world: WarmupWorld, watchdog: Warmup, clock: MovableClock
+) -> None:
+    # Given a start that claimed an image and recorded its batch, then died before taking a lease
+    world.list_images(NGINX)
+    assert world.table.claim_images(
+        [NGINX], "20261129T000000Z-deadbeef0000", [ImageStatus.PENDING], clock.now
+    )
+    world.table.put_batch(
+        BatchRecord(
+            batch_id="20261129T000000Z-deadbeef0000",
+            references=(NGINX,),
+            status=BatchStatus.STARTING,
+            batch_key="batches/20261129T000000Z-deadbeef0000/batch.json",
+            created_at=clock.now,
+            lease_expires_at=clock.now + timedelta(minutes=80),
+        )
+    )
+    # When the watchdog runs soon after, Then it waits: the start may still be at work
+    assert watch_nat_window(watchdog).still_running == ["20261129T000000Z-deadbeef0000"]
+    # When it runs a quarter of an hour later, Then the image waits for a warm-up again
+    clock.move(timedelta(minutes=16))
+    report = watch_nat_window(watchdog)
+    assert report.released == {"20261129T000000Z-deadbeef0000": "the start never reached CodeBuild"}
+    assert world.statuses() == {NGINX: "PENDING"}

@@ -127,21 +127,32 @@ class WatchdogReport:
 
 
 def watch_nat_window(warmup: Warmup) -> WatchdogReport:
+    """Release what no completion event released, then close the route if no lease is left.
+
+    Looked at: every lease, and every batch not yet settled even without a lease (a start or
+    a finish that died mid-way), so no image stays WARMING and no build slot stays taken.
+    """
     table = warmup.table
     now = warmup.clock()
     window = table.window()
     report = WatchdogReport(leases=len(window.leases))
     batches = {batch.batch_id: batch for batch in table.batches()}
+    unsettled = {
+        batch_id
+        for batch_id, batch in batches.items()
+        if batch.status in (BatchStatus.STARTING, BatchStatus.RUNNING)
+    }
+    candidates = sorted(set(window.leases) | unsettled)
     build_ids = [
         batch.build_id
-        for batch_id in window.leases
+        for batch_id in candidates
         if (batch := batches.get(batch_id)) is not None and batch.build_id
     ]
     statuses = running_builds(warmup.clients.codebuild, build_ids) if build_ids else {}
     closed: list[str] = []
-    for batch_id, expires_at in window.leases.items():
+    for batch_id in candidates:
         batch = batches.get(batch_id)
-        reason = _why_release(batch, expires_at, statuses, now)
+        reason = _why_release(batch, window.leases.get(batch_id), statuses, now)
         if reason is None:
             report.still_running.append(batch_id)
             continue
@@ -170,12 +181,17 @@ def watch_nat_window(warmup: Warmup) -> WatchdogReport:
 
 
 def _why_release(
-    batch: BatchRecord | None, expires_at: datetime, statuses: dict[str, str], now: datetime
+    batch: BatchRecord | None,
+    expires_at: datetime | None,
+    statuses: dict[str, str],
+    now: datetime,
 ) -> str | None:
-    if expires_at < now:
+    if expires_at is not None and expires_at < now:
         return f"lease expired at {expires_at.isoformat()}"
     if batch is None:
         return "no batch holds this lease"
+    if batch.status not in (BatchStatus.STARTING, BatchStatus.RUNNING):
+        return f"batch already {batch.status.value.lower()}"
     if batch.status is BatchStatus.STARTING and not batch.build_id:
         if now - batch.created_at > ABANDONED_START:
             return "the start never reached CodeBuild"
