@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -37,8 +37,12 @@ class LocalLambdaContext:
 
 
 @contextmanager
-def patched_environment(variables: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in variables}
+def patched_environment(variables: Mapping[str, str], remove: Iterable[str] = ()) -> Iterator[None]:
+    """Set `variables` and unset `remove` for the block; restore the environment after."""
+    removed = list(remove)
+    saved = {name: os.environ.get(name) for name in [*variables, *removed]}
+    for name in removed:
+        os.environ.pop(name, None)
     os.environ.update(variables)
     try:
         yield

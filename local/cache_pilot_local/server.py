@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from cache_pilot_local.emulation import install_emulation
+from cache_pilot_local.functions import patched_environment
 from cache_pilot_local.template import StackTemplate, create_table_request
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class EmbeddedAws:
             for name in os.environ
             if name in _DIVERTING_VARIABLES or name.startswith("AWS_ENDPOINT_URL_")
         ]
-        with _patched_environment(self.environment(), remove=diverting):
+        with patched_environment(self.environment(), remove=diverting):
             yield
 
     def reset(self) -> None:
@@ -212,19 +213,3 @@ def _check_port_is_free(host: str, port: int) -> None:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-@contextmanager
-def _patched_environment(variables: Mapping[str, str], remove: list[str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in [*variables, *remove]}
-    for name in remove:
-        os.environ.pop(name, None)
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
