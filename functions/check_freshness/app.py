@@ -11,23 +11,18 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cache_pilot.aws.clients import AwsClients
-from cache_pilot.aws.state_table import StateTable
 from cache_pilot.freshness import check_freshness
 from cache_pilot.observability import logger, metrics, tracer
-from cache_pilot.settings import load_warmup_settings
 from cache_pilot.warmup import Warmup
 
-settings = load_warmup_settings()
-clients = AwsClients()
-warmup = Warmup(clients, StateTable(clients.dynamodb, settings.state_table), settings)
+warmup = Warmup.from_environment()
 
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = check_freshness(warmup, timedelta(days=settings.retired_retention_days))
+    report = check_freshness(warmup, timedelta(days=warmup.settings.retired_retention_days))
     for status, count in report.by_status.items():
         # A gauge per status at check time ("Now"), apart from the per-build counts.
         metrics.add_metric(name=f"Images{status.title()}Now", unit=MetricUnit.Count, value=count)

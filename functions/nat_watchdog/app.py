@@ -11,16 +11,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cache_pilot.aws.clients import AwsClients
-from cache_pilot.aws.state_table import StateTable
 from cache_pilot.freshness import watch_nat_window
 from cache_pilot.observability import logger, metrics, tracer
-from cache_pilot.settings import load_warmup_settings
 from cache_pilot.warmup import Warmup
 
-settings = load_warmup_settings()
-clients = AwsClients()
-warmup = Warmup(clients, StateTable(clients.dynamodb, settings.state_table), settings)
+warmup = Warmup.from_environment()
 
 
 @logger.inject_lambda_context(log_event=False)

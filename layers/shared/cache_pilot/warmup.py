@@ -31,7 +31,7 @@ from cache_pilot.aws.routes import (
     read_default_routes,
 )
 from cache_pilot.aws.state_table import ImageSettlement, StateTable, WindowClosing
-from cache_pilot.settings import WarmupSettings
+from cache_pilot.settings import WarmupSettings, load_warmup_settings
 from cache_pilot.state import BatchRecord, BatchStatus, ImageRecord, ImageStatus, utc_now
 from cache_pilot.triggers import BuildEnded
 from cache_pilot.warm.report import WarmReport
@@ -69,6 +69,13 @@ class Warmup:
     @property
     def route_table_ids(self) -> list[str]:
         return list(self.settings.route_table_ids)
+
+    @classmethod
+    def from_environment(cls) -> Warmup:
+        """What a warm-up function builds at cold start, from the environment the stack gives."""
+        settings = load_warmup_settings()
+        clients = AwsClients()
+        return cls(clients, StateTable(clients.dynamodb, settings.state_table), settings)
 
 
 class StartOutcome(StrEnum):
@@ -324,10 +331,12 @@ def finish_warmup(
     batch = find_batch(table, ended)
     if batch is None:
         return FinishResult(outcome=FinishOutcome.UNKNOWN_BATCH, batch_id=ended.batch_id)
+    # The build has stopped pulling: close the window first, then check what it cached, so
+    # the route is open no longer than the build needed it. A second delivery finds the
+    # batch FINISHED (or, meanwhile, its images no longer WARMING) and settles nothing twice.
+    table.leave_window([batch.batch_id])
+    closure = close_window_if_idle(warmup)
     if batch.status is BatchStatus.FINISHED:
-        # A second delivery: make sure the lease is gone and the window closed, nothing else.
-        table.leave_window([batch.batch_id])
-        closure = close_window_if_idle(warmup)
         return FinishResult(
             outcome=FinishOutcome.DUPLICATE,
             batch_id=batch.batch_id,
@@ -335,11 +344,6 @@ def finish_warmup(
             window_closed=closure.closed,
             closed_route_tables=closure.route_tables,
         )
-    # The build has stopped pulling: close the window first, then check what it cached, so
-    # the route is open no longer than the build needed it. A second delivery that arrives
-    # meanwhile finds the images no longer WARMING in this batch, and settles nothing twice.
-    table.leave_window([batch.batch_id])
-    closure = close_window_if_idle(warmup)
     records = table.images()
     settlements = settle_batch(warmup, batch, ended.build_status, records, missing_status)
     table.mark_batch(
