@@ -83,9 +83,11 @@ def check_freshness(warmup: Warmup, retired_retention: timedelta) -> FreshnessRe
     ]
     applied = set(table.record_freshness(updates))
     report.checked = len(applied)
+    status_now = {reference: record.status for reference, record in records.items()}
     for update in updates:
         if update.reference not in applied or update.status is update.expected_status:
             continue
+        status_now[update.reference] = update.status
         if update.status is ImageStatus.STALE:
             report.became_stale.append(update.reference)
         elif update.status is ImageStatus.PENDING:
@@ -98,14 +100,11 @@ def check_freshness(warmup: Warmup, retired_retention: timedelta) -> FreshnessRe
         and (record.retired_at or record.updated_at) < retired_before
     ]
     report.removed_retired = table.remove_retired(expired, retired_before)
-    statuses: dict[str, int] = {status.value: 0 for status in ImageStatus}
-    for record in records.values():
-        statuses[record.status.value] += 1
-    for update in updates:
-        if update.reference in applied and update.status is not update.expected_status:
-            statuses[update.expected_status.value] -= 1
-            statuses[update.status.value] += 1
-    statuses[ImageStatus.RETIRED.value] -= len(report.removed_retired)
+    for reference in report.removed_retired:
+        del status_now[reference]
+    statuses = {status.value: 0 for status in ImageStatus}
+    for status in status_now.values():
+        statuses[status.value] += 1
     report.by_status = statuses
     waiting = statuses[ImageStatus.STALE.value] + statuses[ImageStatus.PENDING.value]
     if waiting and warmup.settings.event_source:

@@ -79,26 +79,26 @@ def is_transaction_cancelled(exc: ClientError) -> bool:
 
 
 @dataclass(frozen=True)
-class ConditionalUpdate:
-    """One conditional UpdateItem, built before it is sent."""
+class ImageUpdate:
+    """One conditional UpdateItem of an image item, built before it is sent.
 
-    key: dict[str, Any]
+    Expressions write `#status` for the item's status attribute (a DynamoDB reserved word).
+    """
+
+    reference: str
     expression: str
     condition: str
-    names: dict[str, str]
     values: dict[str, Any]
 
     def arguments(self, table_name: str) -> dict[str, Any]:
-        arguments: dict[str, Any] = {
+        return {
             "TableName": table_name,
-            "Key": self.key,
+            "Key": to_item(IMAGE_PARTITION, self.reference, {}),
             "UpdateExpression": self.expression,
             "ConditionExpression": self.condition,
+            "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": self.values,
         }
-        if self.names:
-            arguments["ExpressionAttributeNames"] = self.names
-        return arguments
 
 
 def iso(moment: datetime) -> str:
@@ -194,20 +194,16 @@ class StateTable:
         """
         return self.apply_updates(
             [
-                (
-                    reference,
-                    ConditionalUpdate(
-                        key=to_item(IMAGE_PARTITION, reference, {}),
-                        expression="SET #status = :stale, updated_at = :now",
-                        condition="#status IN (:warm, :failed, :stale)",
-                        names={"#status": "status"},
-                        values={
-                            ":stale": {"S": ImageStatus.STALE.value},
-                            ":warm": {"S": ImageStatus.WARM.value},
-                            ":failed": {"S": ImageStatus.FAILED.value},
-                            ":now": {"S": iso(now)},
-                        },
-                    ),
+                ImageUpdate(
+                    reference=reference,
+                    expression="SET #status = :stale, updated_at = :now",
+                    condition="#status IN (:warm, :failed, :stale)",
+                    values={
+                        ":stale": {"S": ImageStatus.STALE.value},
+                        ":warm": {"S": ImageStatus.WARM.value},
+                        ":failed": {"S": ImageStatus.FAILED.value},
+                        ":now": {"S": iso(now)},
+                    },
                 )
                 for reference in references
             ]
@@ -240,15 +236,11 @@ class StateTable:
             if removals:
                 expression += " REMOVE " + ", ".join(removals)
             conditional.append(
-                (
-                    update.reference,
-                    ConditionalUpdate(
-                        key=to_item(IMAGE_PARTITION, update.reference, {}),
-                        expression=expression,
-                        condition="#status = :expected",
-                        names={"#status": "status"},
-                        values=values,
-                    ),
+                ImageUpdate(
+                    reference=update.reference,
+                    expression=expression,
+                    condition="#status = :expected",
+                    values=values,
                 )
             )
         return self.apply_in_transactions(conditional)
@@ -295,28 +287,25 @@ class StateTable:
 
     # --- conditional updates of image items ---------------------------------------------------
 
-    def apply_updates(self, updates: Sequence[tuple[str, ConditionalUpdate]]) -> list[str]:
-        """Apply conditional updates, several at a time; return the ids whose condition held.
+    def apply_updates(self, updates: Sequence[ImageUpdate]) -> list[str]:
+        """Apply conditional updates, several at a time; return the references whose condition
+        held.
 
         One UpdateItem per item rather than TransactWriteItems: a transaction is cancelled
         whole when one condition fails, which is the normal case when two runs race for the
         same images, and each item's outcome is what matters here.
         """
 
-        def apply(update: tuple[str, ConditionalUpdate]) -> str | None:
-            name, conditional = update
-            try:
-                self._dynamodb.update_item(**conditional.arguments(self.table_name))
-            except ClientError as exc:
-                if is_condition_failure(exc):
-                    return None
-                raise
-            return name
+        def applied(update: ImageUpdate) -> bool:
+            return condition_held(
+                lambda: self._dynamodb.update_item(**update.arguments(self.table_name))
+            )
 
         with ThreadPoolExecutor(max_workers=UPDATE_CONCURRENCY) as pool:
-            return [name for name in pool.map(apply, updates) if name is not None]
+            held = list(pool.map(applied, updates))
+        return [update.reference for update, ok in zip(updates, held, strict=True) if ok]
 
-    def apply_in_transactions(self, updates: Sequence[tuple[str, ConditionalUpdate]]) -> list[str]:
+    def apply_in_transactions(self, updates: Sequence[ImageUpdate]) -> list[str]:
         """Apply conditional updates a hundred per transaction; for updates that rarely fail.
 
         A transaction is cancelled whole when one condition fails; that hundred is then
@@ -329,7 +318,7 @@ class StateTable:
                 self._dynamodb.transact_write_items(
                     TransactItems=[
                         {"Update": update.arguments(self.table_name)}  # type: ignore[typeddict-item]
-                        for _, update in chunk
+                        for update in chunk
                     ]
                 )
             except ClientError as exc:
@@ -337,7 +326,7 @@ class StateTable:
                     raise
                 applied.extend(self.apply_updates(chunk))
             else:
-                applied.extend(name for name, _ in chunk)
+                applied.extend(update.reference for update in chunk)
         return applied
 
     def claim_images(
@@ -356,20 +345,16 @@ class StateTable:
         )
         return self.apply_updates(
             [
-                (
-                    reference,
-                    ConditionalUpdate(
-                        key=to_item(IMAGE_PARTITION, reference, {}),
-                        expression=update,
-                        condition=f"#status IN ({', '.join(statuses)})",
-                        names={"#status": "status"},
-                        values={
-                            **statuses,
-                            ":warming": {"S": ImageStatus.WARMING.value},
-                            ":batch": {"S": batch_id},
-                            ":now": {"S": iso(now)},
-                        },
-                    ),
+                ImageUpdate(
+                    reference=reference,
+                    expression=update,
+                    condition=f"#status IN ({', '.join(statuses)})",
+                    values={
+                        **statuses,
+                        ":warming": {"S": ImageStatus.WARMING.value},
+                        ":batch": {"S": batch_id},
+                        ":now": {"S": iso(now)},
+                    },
                 )
                 for reference in references
             ]
@@ -381,23 +366,19 @@ class StateTable:
         """Give claimed images back the status they had, with the reason the warm-up did not run."""
         return self.apply_updates(
             [
-                (
-                    reference,
-                    ConditionalUpdate(
-                        key=to_item(IMAGE_PARTITION, reference, {}),
-                        expression=(
-                            "SET #status = claimed_from, last_error = :reason, updated_at = :now "
-                            "REMOVE claimed_from"
-                        ),
-                        condition="#status = :warming AND build_id = :batch",
-                        names={"#status": "status"},
-                        values={
-                            ":warming": {"S": ImageStatus.WARMING.value},
-                            ":batch": {"S": batch_id},
-                            ":reason": {"S": reason},
-                            ":now": {"S": iso(now)},
-                        },
+                ImageUpdate(
+                    reference=reference,
+                    expression=(
+                        "SET #status = claimed_from, last_error = :reason, updated_at = :now "
+                        "REMOVE claimed_from"
                     ),
+                    condition="#status = :warming AND build_id = :batch",
+                    values={
+                        ":warming": {"S": ImageStatus.WARMING.value},
+                        ":batch": {"S": batch_id},
+                        ":reason": {"S": reason},
+                        ":now": {"S": iso(now)},
+                    },
                 )
                 for reference in references
             ]
@@ -435,15 +416,11 @@ class StateTable:
                 values[f":{attribute}"] = {"S": value}
                 assignments.append(f"{attribute} = :{attribute}")
             updates.append(
-                (
-                    outcome.reference,
-                    ConditionalUpdate(
-                        key=to_item(IMAGE_PARTITION, outcome.reference, {}),
-                        expression=f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
-                        condition="#status = :warming AND build_id = :batch",
-                        names={"#status": "status"},
-                        values=values,
-                    ),
+                ImageUpdate(
+                    reference=outcome.reference,
+                    expression=f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
+                    condition="#status = :warming AND build_id = :batch",
+                    values=values,
                 )
             )
         return self.apply_in_transactions(updates)
