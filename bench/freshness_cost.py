@@ -19,14 +19,13 @@ from moto import mock_aws
 from bench.common import CallCounter
 from cache_pilot.aws.clients import AwsClients
 from cache_pilot.aws.state_table import ImageSettlement, StateTable
-from cache_pilot.config import CachedImage
 from cache_pilot.freshness import check_freshness
 from cache_pilot.settings import WarmupSettings
 from cache_pilot.state import ImageStatus, utc_now
-from cache_pilot.sync import pending_record
 from cache_pilot.warmup import Warmup
 from cache_pilot_local.emulation import install_emulation
 from cache_pilot_local.template import create_table_request, load_stack_template
+from tests.listing import list_pending
 
 REGION = "eu-west-1"
 TABLE = "cache-pilot-state"
@@ -52,16 +51,7 @@ def seed(setup: AwsClients, table: StateTable, images: int, tags_per_repository:
             }
         )
         setup.ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
-        image = CachedImage(
-            reference=references[-1],
-            repository=repository,
-            tag=tag,
-            digest=None,
-            rule_prefix=repository.split("/")[0],
-            platforms=("linux/amd64",),
-            max_age_seconds=7 * 86400,
-        )
-        table.list_image(pending_record(image, now))
+    list_pending(table, references, listed_at=now)
     table.claim_images(references, "seed", [ImageStatus.PENDING], now)
     table.settle_images("seed", [ImageSettlement(r, ImageStatus.WARM, now) for r in references])
 

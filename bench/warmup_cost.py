@@ -21,14 +21,12 @@ from typing import Any
 from bench.common import CallCounter
 from cache_pilot.aws.clients import AwsClients
 from cache_pilot.aws.state_table import StateTable
-from cache_pilot.config import CachedImage
 from cache_pilot.settings import WarmupSettings
-from cache_pilot.state import utc_now
-from cache_pilot.sync import pending_record
 from cache_pilot.triggers import BuildEnded
 from cache_pilot.warmup import Warmup, finish_warmup, start_warmup
 from cache_pilot_local.server import create_stack_resources, start_embedded_aws
 from cache_pilot_local.template import load_stack_template
+from tests.listing import list_pending
 
 TABLE = "cache-pilot-state"
 BUCKET = "cache-pilot-artifacts"
@@ -57,22 +55,6 @@ def build_network(setup: AwsClients, region: str) -> tuple[str, str]:
         serviceRole="arn:aws:iam::123456789012:role/warmup",
     )
     return nat["NatGatewayId"], route_table
-
-
-def list_pending(table: StateTable, references: list[str]) -> None:
-    now = utc_now()
-    for reference in references:
-        repository, _, tag = reference.rpartition(":")
-        image = CachedImage(
-            reference=reference,
-            repository=repository,
-            tag=tag,
-            digest=None,
-            rule_prefix=repository.split("/")[0],
-            platforms=("linux/amd64",),
-            max_age_seconds=604800,
-        )
-        table.list_image(pending_record(image, now))
 
 
 def play_the_builds(setup: AwsClients, references: list[str]) -> float:

@@ -15,7 +15,6 @@ import pytest
 from cache_pilot.aws.clients import AwsClients
 from cache_pilot.aws.routes import DefaultRoute, RouteState
 from cache_pilot.aws.state_table import ImageSettlement, StateTable
-from cache_pilot.config import CachedImage
 from cache_pilot.state import (
     BatchRecord,
     BatchStatus,
@@ -24,7 +23,6 @@ from cache_pilot.state import (
     NatWindow,
     WindowState,
 )
-from cache_pilot.sync import pending_record
 from cache_pilot_cli.render import (
     age_text,
     problems_first,
@@ -38,6 +36,7 @@ from cache_pilot_local.server import EmbeddedAws, create_stack_resources
 from cache_pilot_local.template import StackTemplate
 from tests.cli.conftest import Cli
 from tests.conftest import TABLE_NAME
+from tests.listing import list_pending
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 AT_NOW = ("--now", "2026-11-29T10:00:00Z")
@@ -59,18 +58,7 @@ def stripped(text: str) -> list[str]:
 
 def list_images(table: StateTable, *references: str, listed_at: datetime = NOW) -> None:
     """Images as a sync leaves them: PENDING items."""
-    for reference in references:
-        repository, _, tag = reference.rpartition(":")
-        image = CachedImage(
-            reference=reference,
-            repository=repository,
-            tag=tag,
-            digest=None,
-            rule_prefix=repository.split("/")[0],
-            platforms=("linux/amd64",),
-            max_age_seconds=7 * 86400,
-        )
-        assert table.list_image(pending_record(image, listed_at))
+    list_pending(table, references, listed_at=listed_at)
 
 
 def warm_up(table: StateTable, batch_id: str, *outcomes: ImageSettlement) -> None:

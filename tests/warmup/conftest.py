@@ -24,6 +24,7 @@ from cache_pilot_local.codebuild import create_project_request
 from cache_pilot_local.functions import LocalFunction
 from cache_pilot_local.template import StackTemplate, load_stack_template
 from tests.conftest import ACCOUNT, REGION, TABLE_NAME, sample_event
+from tests.listing import list_pending
 
 PROJECT = "cache-pilot-WarmupProject-local"
 BUCKET = "cache-pilot-artifacts-local"
@@ -104,23 +105,7 @@ class WarmupWorld:
 
     def list_images(self, *references: str, platforms: tuple[str, ...] = ("linux/amd64",)) -> None:
         """Images as a sync leaves them: PENDING items in the state table."""
-        from cache_pilot.config import CachedImage
-        from cache_pilot.state import utc_now
-        from cache_pilot.sync import pending_record
-
-        for reference in references:
-            repository, _, tag = reference.partition("@")[0].rpartition(":")
-            digest = reference.partition("@")[2] or None
-            image = CachedImage(
-                reference=reference,
-                repository=repository,
-                tag=tag,
-                digest=digest,
-                rule_prefix=repository.split("/")[0],
-                platforms=platforms,
-                max_age_seconds=7 * 86400,
-            )
-            assert self.table.list_image(pending_record(image, utc_now()))
+        list_pending(self.table, references, platforms=platforms)
 
     def request_warmup(self, **environment: str) -> dict[str, Any]:
         result: dict[str, Any] = self.function("StartWarmupFunction", **environment).invoke(
