@@ -21,7 +21,13 @@ from cache_pilot.aws.images import CachedImageFacts, ImageQuery, describe_cached
 from cache_pilot.aws.state_table import FreshnessUpdate
 from cache_pilot.state import BatchRecord, BatchStatus, ImageRecord, ImageStatus
 from cache_pilot.triggers import BuildEnded
-from cache_pilot.warmup import TERMINAL_BUILD_STATUSES, Warmup, close_window_if_idle, finish_warmup
+from cache_pilot.warmup import (
+    TERMINAL_BUILD_STATUSES,
+    Warmup,
+    close_window_if_idle,
+    finish_warmup,
+    release_lease,
+)
 
 # Images whose state a freshness check reads and may change; a WARMING one belongs to a build.
 CHECKED_STATUSES = (ImageStatus.WARM, ImageStatus.STALE, ImageStatus.PENDING, ImageStatus.FAILED)
@@ -157,7 +163,7 @@ def watch_nat_window(warmup: Warmup) -> WatchdogReport:
             continue
         report.released[batch_id] = reason
         if batch is None:
-            table.leave_window([batch_id])
+            closed.extend(release_lease(warmup, batch_id).route_tables)
             continue
         build_status = statuses.get(batch.build_id or "", "")
         finished = finish_warmup(

@@ -32,7 +32,14 @@ from cache_pilot.aws.routes import (
 )
 from cache_pilot.aws.state_table import ImageSettlement, StateTable, WindowClosing
 from cache_pilot.settings import WarmupSettings, load_warmup_settings
-from cache_pilot.state import BatchRecord, BatchStatus, ImageRecord, ImageStatus, utc_now
+from cache_pilot.state import (
+    BatchRecord,
+    BatchStatus,
+    ImageRecord,
+    ImageStatus,
+    NatWindow,
+    utc_now,
+)
 from cache_pilot.triggers import BuildEnded
 from cache_pilot.warm.report import WarmReport
 
@@ -258,8 +265,9 @@ def _abandon(
         error=reason,
     )
     if holds_lease:
-        table.leave_window([batch_id])
-    close_window_if_idle(warmup)
+        release_lease(warmup, batch_id)
+    else:
+        close_window_if_idle(warmup)
 
 
 # --- the window -------------------------------------------------------------------------------
@@ -272,10 +280,19 @@ class Closure:
     open_seconds: float | None = None
 
 
-def close_window_if_idle(warmup: Warmup) -> Closure:
-    """Remove our default route from every warm-up route table when no lease is held."""
+def release_lease(warmup: Warmup, lease_id: str) -> Closure:
+    """Give a build's lease back, and close the window when it was the last one."""
+    return close_window_if_idle(warmup, warmup.table.leave_window([lease_id]))
+
+
+def close_window_if_idle(warmup: Warmup, window: NatWindow | None = None) -> Closure:
+    """Remove our default route from every warm-up route table when no lease is held.
+
+    `window` is the window as just read or written, when the caller has it.
+    """
     table = warmup.table
-    window = table.window()
+    if window is None:
+        window = table.window()
     if window.leases:
         return Closure(closed=False)
     now = warmup.clock()
@@ -334,8 +351,7 @@ def finish_warmup(
     # The build has stopped pulling: close the window first, then check what it cached, so
     # the route is open no longer than the build needed it. A second delivery finds the
     # batch FINISHED (or, meanwhile, its images no longer WARMING) and settles nothing twice.
-    table.leave_window([batch.batch_id])
-    closure = close_window_if_idle(warmup)
+    closure = release_lease(warmup, batch.batch_id)
     if batch.status is BatchStatus.FINISHED:
         return FinishResult(
             outcome=FinishOutcome.DUPLICATE,
