@@ -26,7 +26,7 @@ NOW = utc_now()
 
 @pytest.fixture
 def sync_config(stack: StackTemplate, state_table: StateTable) -> LocalFunction:
-    return LocalFunction(stack, "SyncConfigFunction", {"StateTable": TABLE_NAME})
+    return LocalFunction.from_template(stack, "SyncConfigFunction", {"StateTable": TABLE_NAME})
 
 
 @pytest.fixture

@@ -180,7 +180,7 @@ def _put_parameter(clients: AwsClients, name: str, source: ConfigSource) -> None
 def _sync_config_function(stack: StackTemplate, names: dict[str, str]) -> LocalFunction:
     from cache_pilot_local.functions import LocalFunction
 
-    return LocalFunction(stack, "SyncConfigFunction", names, extra_environment=QUIET_FUNCTION)
+    return LocalFunction.from_template(stack, "SyncConfigFunction", names, QUIET_FUNCTION)
 
 
 def _invoke(function: LocalFunction, event_name: str, output: Output) -> None:

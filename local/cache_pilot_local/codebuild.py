@@ -1,7 +1,8 @@
 """The warm-up CodeBuild project, created in the embedded AWS from template.yaml's definition.
 
 moto's CloudFormation skips CodeBuild projects, so the project is created through the API from
-the template's own properties; any property this mapping does not know fails loudly.
+the template's own properties (by the CloudFormation model in cloudformation_models.py, or
+directly); any property this mapping does not know fails loudly.
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ _MOTO_NO_SOURCE_LOCATION = "no-source"
 def create_project_request(
     stack: StackTemplate, logical_id: str, project_name: str, names: Mapping[str, str]
 ) -> dict[str, Any]:
+    """CodeBuild CreateProject arguments from an AWS::CodeBuild::Project of the template."""
     resource = stack.resource(logical_id)
     if resource["Type"] != "AWS::CodeBuild::Project":
         raise UnsupportedTemplateError(
             f"{logical_id} is {resource['Type']}, not a CodeBuild project"
         )
-    properties = stack.resolve(resource["Properties"], names)
+    return project_arguments(stack.resolve(resource["Properties"], names), project_name)
+
+
+def project_arguments(properties: Mapping[str, Any], project_name: str) -> dict[str, Any]:
+    """CreateProject arguments from a project's resolved CloudFormation properties."""
     unknown = set(properties) - _PROJECT_PROPERTIES
     if unknown:
         raise UnsupportedTemplateError(
-            f"{logical_id} uses {', '.join(sorted(unknown))}, which the local deployer does not "
-            "know how to create; teach local/cache_pilot_local/codebuild.py"
+            f"the CodeBuild project uses {', '.join(sorted(unknown))}, which the local deployer "
+            "does not know how to create; teach local/cache_pilot_local/codebuild.py"
         )
     source = properties["Source"]
     environment = properties["Environment"]
@@ -76,4 +82,9 @@ def create_project_request(
             "subnets": list(vpc["Subnets"]),
             "securityGroupIds": list(vpc["SecurityGroupIds"]),
         }
+    if "LogsConfig" in properties:
+        logs = properties["LogsConfig"].get("CloudWatchLogs", {})
+        request["logsConfig"] = {"cloudWatchLogs": {"status": logs.get("Status", "ENABLED")}}
+    if "Tags" in properties:
+        request["tags"] = [{"key": t["Key"], "value": t["Value"]} for t in properties["Tags"]]
     return request

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from cache_pilot_local import dynamodb_transactions, ecr_pull_through_cache
+from cache_pilot_local import (
+    cloudformation_models,
+    dynamodb_transactions,
+    ecr_pull_through_cache,
+    eventbridge_schedules,
+    parameter_events,
+)
 
 
 def install_emulation() -> None:
     ecr_pull_through_cache.install()
     dynamodb_transactions.install()
+    cloudformation_models.install()
+    parameter_events.install()
+    eventbridge_schedules.install()

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -55,24 +56,71 @@ def patched_environment(variables: Mapping[str, str], remove: Iterable[str] = ()
 
 
 class LocalFunction:
+    """One Lambda function of the stack, run in this process with its own environment."""
+
     def __init__(
         self,
+        *,
+        logical_id: str,
+        name: str,
+        arn: str,
+        environment: Mapping[str, str],
+        folder: Path,
+        handler: str,
+    ) -> None:
+        self.logical_id = logical_id
+        self.name = name
+        self.environment = {"AWS_LAMBDA_FUNCTION_NAME": name, **environment}
+        self._arn = arn
+        self._folder = folder
+        self._handler = handler
+        self._module: ModuleType | None = None
+        self._loading = threading.Lock()
+
+    @classmethod
+    def from_template(
+        cls,
         stack: StackTemplate,
         logical_id: str,
         names: Mapping[str, str],
         extra_environment: Mapping[str, str] | None = None,
-    ) -> None:
-        self.logical_id = logical_id
-        self.name = names.get(logical_id, logical_id)
-        self.environment = {
-            "AWS_LAMBDA_FUNCTION_NAME": self.name,
-            **function_environment(stack, logical_id, names),
-            **(extra_environment or {}),
-        }
-        self._folder, self._handler = function_code(stack, logical_id)
-        self._arn = f"arn:aws:lambda:{stack.region}:{stack.account_id}:function:{self.name}"
-        self._module: ModuleType | None = None
-        self._loading = threading.Lock()
+    ) -> LocalFunction:
+        """The function as template.yaml defines it, its references resolved against `names`."""
+        name = names.get(logical_id, logical_id)
+        folder, handler = function_code(stack, logical_id)
+        return cls(
+            logical_id=logical_id,
+            name=name,
+            arn=f"arn:aws:lambda:{stack.region}:{stack.account_id}:function:{name}",
+            environment={
+                **function_environment(stack, logical_id, names),
+                **(extra_environment or {}),
+            },
+            folder=folder,
+            handler=handler,
+        )
+
+    @classmethod
+    def from_deployment(
+        cls,
+        stack: StackTemplate,
+        logical_id: str,
+        configuration: Mapping[str, Any],
+        extra_environment: Mapping[str, str] | None = None,
+    ) -> LocalFunction:
+        """The function as deployed: `configuration` is Lambda's GetFunctionConfiguration."""
+        folder, _ = function_code(stack, logical_id)
+        return cls(
+            logical_id=logical_id,
+            name=configuration["FunctionName"],
+            arn=configuration["FunctionArn"],
+            environment={
+                **configuration.get("Environment", {}).get("Variables", {}),
+                **(extra_environment or {}),
+            },
+            folder=folder,
+            handler=configuration["Handler"],
+        )
 
     def _load(self) -> Handler:
         module_name, _, function_name = self._handler.rpartition(".")

@@ -78,7 +78,9 @@ class WarmupWorld:
     def function(self, logical_id: str, **environment: str) -> LocalFunction:
         key = logical_id + json.dumps(environment, sort_keys=True)
         if key not in self.functions:
-            self.functions[key] = LocalFunction(self.stack, logical_id, self.names, environment)
+            self.functions[key] = LocalFunction.from_template(
+                self.stack, logical_id, self.names, environment
+            )
         return self.functions[key]
 
     # --- what the tests look at -----------------------------------------------------------------
