@@ -18,6 +18,8 @@ from moto.cloudformation import parsing
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.codebuild.models import codebuild_backends
 from moto.core.common_models import CloudFormationModel
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.subnets import SubnetRouteTableAssociation
 from moto.sqs.models import sqs_backends
 
 from cache_pilot_local.codebuild import project_arguments
@@ -265,6 +267,25 @@ def _layer_version_arn(layer_version: LayerVersion) -> str:
     return layer_version.arn
 
 
+def _associate_subnet(
+    cls: type[SubnetRouteTableAssociation],
+    /,
+    resource_name: str,
+    cloudformation_json: dict[str, Any],
+    account_id: str,
+    region_name: str,
+    **kwargs: Any,
+) -> SubnetRouteTableAssociation:
+    """moto records the association apart from the route table, so the subnet kept using the
+    VPC's main table; associate it as AssociateRouteTable does."""
+    properties = cloudformation_json["Properties"]
+    backend = ec2_backends[account_id][region_name]
+    backend.associate_route_table(properties["RouteTableId"], subnet_id=properties["SubnetId"])
+    return backend.create_subnet_association(
+        route_table_id=properties["RouteTableId"], subnet_id=properties["SubnetId"]
+    )
+
+
 def _queue_name(queue_url: str) -> str:
     return queue_url.rstrip("/").rsplit("/", 1)[-1]
 
@@ -283,6 +304,9 @@ def install() -> None:
         LambdaFunction.create_from_cloudformation_json = classmethod(_create_function)  # type: ignore[method-assign,assignment]
         LayerVersion.create_from_cloudformation_json = classmethod(_publish_layer_version)  # type: ignore[method-assign,assignment]
         LayerVersion.physical_resource_id = property(_layer_version_arn)  # type: ignore[attr-defined]
+        SubnetRouteTableAssociation.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
+            _associate_subnet
+        )
         # moto caches its type map on first use; the models above are subclasses by now.
         parsing.get_model_list.cache_clear()
         parsing.get_model_map.cache_clear()

@@ -280,3 +280,17 @@ def test_delivering_twice_runs_the_function_twice_on_the_same_event(
     assert all(i.error is None and i.result["leases"] == 0 for i in invocations)
     assert seen == invocations
     assert received(embedded, deployed, "NatWatchdogFunction") == []  # taken off the queue
+
+
+def test_subnets_use_the_route_tables_the_template_associates(embedded: EmbeddedAws) -> None:
+    deployed = deploy_stack(embedded, DEMO)
+
+    tables = client(embedded, "ec2").describe_route_tables(
+        Filters=[
+            {"Name": "association.subnet-id", "Values": [deployed.physical_id("DemoWarmupSubnet")]}
+        ]
+    )["RouteTables"]
+
+    assert [table["RouteTableId"] for table in tables] == [
+        deployed.physical_id("DemoWarmupRouteTable")
+    ]
