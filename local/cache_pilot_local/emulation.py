@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cache_pilot_local import (
+    builds,
     cloudformation_models,
     dynamodb_transactions,
     ecr_pull_through_cache,
@@ -17,3 +18,4 @@ def install_emulation() -> None:
     cloudformation_models.install()
     parameter_events.install()
     eventbridge_schedules.install()
+    builds.install()

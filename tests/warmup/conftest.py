@@ -1,8 +1,8 @@
 """A warm-up world in moto: the demonstration network, the artifact bucket, the CodeBuild project
 (all from template.yaml's definitions) and the three functions as the template defines them.
 
-moto's CodeBuild is canned: it sends no state-change event and caches nothing. `run_build`
-plays the build's part: it puts the images it "pulled" into ECR, writes the report the warm-up
+The emulated CodeBuild queues each build and runs none here (that needs the embedded AWS, as
+in tests/e2e): `run_build` plays the build's part: it puts the images it "pulled" into ECR, writes the report the warm-up
 program writes, and hands finish_warmup a real-shaped event built from events/.
 """
 
@@ -20,6 +20,7 @@ import pytest
 from cache_pilot.aws.clients import AwsClients
 from cache_pilot.aws.state_table import StateTable
 from cache_pilot.state import BatchStatus, ImageRecord
+from cache_pilot_local.builds import codebuild_backend
 from cache_pilot_local.codebuild import create_project_request
 from cache_pilot_local.functions import LocalFunction
 from cache_pilot_local.template import StackTemplate, load_stack_template
@@ -182,6 +183,16 @@ class WarmupWorld:
                 variable["value"] = f"batches/{batch_id}/batch.json"
         event["resources"] = [detail["build-id"]]
         return event
+
+    def end_build_in_codebuild(self, batch_id: str, status: str) -> None:
+        """CodeBuild records the batch's build as ended; its completion event is the test's."""
+        batch = self.table.batch(batch_id)
+        assert batch is not None
+        assert batch.build_id is not None
+        backend = codebuild_backend(ACCOUNT, REGION)
+        with backend.build_lock:
+            backend.build_queue.remove(batch.build_id)
+            backend.emulated_builds[batch.build_id].finish(status)
 
     def run_build(
         self,

@@ -6,14 +6,13 @@ finish of each warm-up go through their handlers."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
 from cache_pilot.freshness import check_freshness, watch_nat_window
 from cache_pilot.settings import load_warmup_settings
@@ -160,8 +159,9 @@ def test_a_lost_completion_event_is_caught_by_the_watchdog(
     world.request_warmup()
     (batch_id,) = world.batch_ids()
     world.cache_in_ecr(NGINX)
+    world.end_build_in_codebuild(batch_id, "SUCCEEDED")
     assert world.route_to_nat_is_open()
-    # When the watchdog runs (moto's CodeBuild says the build SUCCEEDED)
+    # When the watchdog runs (CodeBuild says the build SUCCEEDED)
     report = watch_nat_window(watchdog)
     # Then the lease is released, the images settled from ECR (the missing one PENDING, not
     # FAILED: its build never had its say), and the route is gone
@@ -172,28 +172,13 @@ def test_a_lost_completion_event_is_caught_by_the_watchdog(
     assert world.table.window().leases == {}
 
 
-@pytest.fixture
-def build_in_progress(world: WarmupWorld) -> Iterator[Stubber]:
-    """CodeBuild saying a build is still running, which moto's canned CodeBuild never says."""
-    client = boto3.client("codebuild", region_name=REGION)
-    world.clients.__dict__["codebuild"] = client
-    with Stubber(client) as stubber:
-        yield stubber
-
-
-def in_progress(world: WarmupWorld, batch_id: str) -> dict[str, Any]:
-    batch = world.table.batch(batch_id)
-    assert batch is not None
-    return {"builds": [{"id": batch.build_id, "buildStatus": "IN_PROGRESS"}]}
-
-
 def test_the_watchdog_leaves_a_running_build_alone(
-    world: WarmupWorld, watchdog: Warmup, clock: MovableClock, build_in_progress: Stubber
+    world: WarmupWorld, watchdog: Warmup, clock: MovableClock
 ) -> None:
+    # Given a build CodeBuild still runs (the emulated CodeBuild runs none by itself)
     world.list_images(NGINX)
     world.request_warmup()
     (batch_id,) = world.batch_ids()
-    build_in_progress.add_response("batch_get_builds", in_progress(world, batch_id))
     clock.move(timedelta(minutes=30))
     report = watch_nat_window(watchdog)
     assert report.still_running == [batch_id]
@@ -203,7 +188,7 @@ def test_the_watchdog_leaves_a_running_build_alone(
 
 
 def test_an_expired_lease_is_released_whatever_codebuild_says(
-    world: WarmupWorld, watchdog: Warmup, clock: MovableClock, build_in_progress: Stubber
+    world: WarmupWorld, watchdog: Warmup, clock: MovableClock
 ) -> None:
     # Given a build that CodeBuild still calls running, past its lease's expiry
     world.list_images(NGINX)
@@ -211,7 +196,6 @@ def test_an_expired_lease_is_released_whatever_codebuild_says(
     (batch_id,) = world.batch_ids()
     batch = world.table.batch(batch_id)
     assert batch is not None
-    build_in_progress.add_response("batch_get_builds", in_progress(world, batch_id))
     clock.now = batch.lease_expires_at + timedelta(minutes=1)
     # When the watchdog runs, Then the route is closed and the image waits for another try
     report = watch_nat_window(watchdog)
@@ -272,6 +256,7 @@ def test_a_finish_that_died_after_releasing_its_lease_is_settled(
     world.request_warmup()
     (batch_id,) = world.batch_ids()
     world.cache_in_ecr(NGINX)
+    world.end_build_in_codebuild(batch_id, "SUCCEEDED")
     world.table.leave_window([batch_id])
     world.clients.ec2.delete_route(
         RouteTableId=world.route_table_id, DestinationCidrBlock="0.0.0.0/0"
