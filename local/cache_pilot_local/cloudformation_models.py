@@ -28,24 +28,19 @@ _install_lock = threading.Lock()
 _installed = False
 
 
-class CodeBuildProject(CloudFormationModel):
-    """AWS::CodeBuild::Project, created with CreateProject from the template's properties."""
+class _NamedWithArn:
+    """A resource whose physical ID is its name and whose only attribute is its Arn.
 
-    def __init__(self, name: str, account_id: str, region_name: str) -> None:
-        self.name = name
-        self.arn = f"arn:aws:codebuild:{region_name}:{account_id}:project/{name}"
+    A mixin, not a base class: moto finds the CloudFormation types among the direct subclasses
+    of CloudFormationModel.
+    """
+
+    name: str
+    arn: str
 
     @property
     def physical_resource_id(self) -> str:
         return self.name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodeBuild::Project"
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
@@ -55,6 +50,22 @@ class CodeBuildProject(CloudFormationModel):
         if attribute_name == "Arn":
             return self.arn
         raise KeyError(attribute_name)
+
+
+class CodeBuildProject(_NamedWithArn, CloudFormationModel):
+    """AWS::CodeBuild::Project, created with CreateProject from the template's properties."""
+
+    def __init__(self, name: str, account_id: str, region_name: str) -> None:
+        self.name = name
+        self.arn = f"arn:aws:codebuild:{region_name}:{account_id}:project/{name}"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CodeBuild::Project"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -96,16 +107,12 @@ class CodeBuildProject(CloudFormationModel):
         codebuild_backends[account_id][region_name].delete_project(resource_name)
 
 
-class MetricAlarm(CloudFormationModel):
+class MetricAlarm(_NamedWithArn, CloudFormationModel):
     """AWS::CloudWatch::Alarm for a single metric, created with PutMetricAlarm."""
 
     def __init__(self, name: str, account_id: str, region_name: str) -> None:
         self.name = name
         self.arn = f"arn:aws:cloudwatch:{region_name}:{account_id}:alarm:{name}"
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
 
     @staticmethod
     def cloudformation_name_type() -> str:
@@ -114,15 +121,6 @@ class MetricAlarm(CloudFormationModel):
     @staticmethod
     def cloudformation_type() -> str:
         return "AWS::CloudWatch::Alarm"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Arn":
-            return self.arn
-        raise KeyError(attribute_name)
 
     @classmethod
     def create_from_cloudformation_json(

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cache_pilot.warm.report import ImageResult, WarmReport, load_report
+from cache_pilot_local.upstream import Platform
 
 REGISTRY_BINARY = "docker-registry"
 LOOPBACK = "127.0.0.1"
@@ -388,27 +389,6 @@ class PulledImage:
 # --- generated images ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Platform:
-    os: str
-    architecture: str
-    variant: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Platform:
-        parts = text.split("/")
-        return cls(parts[0], parts[1], parts[2] if len(parts) > 2 else None)
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
-
-    def descriptor_fields(self) -> dict[str, str]:
-        fields = {"architecture": self.architecture, "os": self.os}
-        if self.variant:
-            fields["variant"] = self.variant
-        return fields
-
-
 @dataclass
 class SeededImage:
     """What the seeder pushed: enough for the tests to know every digest to expect."""
@@ -497,7 +477,7 @@ class ImageSeeder:
                 layers.append({"mediaType": layer_type, "digest": digest, "size": len(blob)})
             config = json.dumps(
                 {
-                    **platform.descriptor_fields(),
+                    **platform.fields(),
                     "created": "2026-11-01T00:00:00Z",
                     "config": {"Cmd": ["/bin/true"]},
                     "rootfs": {"type": "layers", "diff_ids": diff_ids},
@@ -528,7 +508,7 @@ class ImageSeeder:
                     "mediaType": manifest_type,
                     "digest": digest,
                     "size": len(manifest),
-                    "platform": platform.descriptor_fields(),
+                    "platform": platform.fields(),
                 }
             )
             if single:
