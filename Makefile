@@ -58,7 +58,7 @@ bench: $(BIN)/.installed ## benchmarks: figures and ratios, side by side (skopeo
 	$(BIN)/python -m bench.freshness_cost
 	$(BIN)/python bench/warm_vs_skopeo.py
 
-local: $(BIN)/.installed ## serve the embedded AWS until interrupted
+local: $(BIN)/.installed ## template.yaml deployed on the embedded AWS, running until interrupted
 	$(BIN)/cache-pilot local up
 
 constraints: ## pin the development environment anew

@@ -1,9 +1,11 @@
-"""`cache-pilot local demo`: the first slice of cache-pilot end to end, with no credentials.
+"""`cache-pilot local demo`: the seed's story, told by the deployed stack, with no credentials.
 
-An embedded AWS in this process; the example configuration written to Parameter Store; the
-plan; the sync through the real sync_config handler on the sample events, as template.yaml
-defines the function; the rules ECR then holds and the items of the state table; then an edit
-and the incremental sync it causes.
+template.yaml is deployed into an embedded AWS (with its demonstration network); the example
+configuration goes into Parameter Store; from then on only the stack acts: EventBridge rules
+route each event to its function, the warm-up build pulls through the emulated pull-through
+cache, and the timeline printed is what the functions returned and what AWS then held. The
+NAT gateway is then deleted (a warmed image still pulls, a new one does not) and the
+configuration edited (one image added, one removed, one rule's credential rotated).
 """
 
 from __future__ import annotations
@@ -11,70 +13,56 @@ from __future__ import annotations
 import difflib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
+from rich import box
 from rich.syntax import Syntax
+from rich.table import Table
 from rich.text import Text
 
 from cache_pilot.aws.clients import AwsClients
+from cache_pilot.aws.routes import RouteState, read_default_routes
 from cache_pilot.aws.rules import describe_rules
 from cache_pilot.aws.state_table import StateTable
+from cache_pilot.state import ImageStatus, utc_now
 from cache_pilot_cli.documents import read_config_file
 from cache_pilot_cli.output import Output
-from cache_pilot_cli.reconcile import DEFAULT_STATE_TABLE, reconcile
-from cache_pilot_cli.render import images_table, render_handler_result, rules_table
+from cache_pilot_cli.render import (
+    problems_first,
+    rules_table,
+    short_digest,
+    status_counts_line,
+    status_table,
+)
+from cache_pilot_cli.timeline import Timeline
 
 if TYPE_CHECKING:
-    from cache_pilot.config import ConfigSource
-    from cache_pilot_local.functions import LocalFunction
-    from cache_pilot_local.template import StackTemplate
+    from cache_pilot_local.cloud import Activity, LocalCloud
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
-EVENTS = REPO_ROOT / "events"
 CONFIG_FILE = EXAMPLES / "config.yaml"
 IMAGES_FILE = EXAMPLES / "more-images.list"
-CREATE_EVENT = "ssm-parameter-create.json"
-UPDATE_EVENT = "ssm-parameter-update.json"
 
 DOCKER_HUB_SECRET = "ecr-pullthroughcache/docker-hub"
 ROTATED_DOCKER_HUB_SECRET = "ecr-pullthroughcache/docker-hub-rotated"
-# The edit of step 5: one image dropped, one added, one rule's credential rotated.
+# The seed's experiment after the NAT gateway is gone: one image warmed before, one never.
+WARMED_IMAGE = "docker-hub/library/nginx:1.27"
+# The edit: one image dropped, one added, one rule's credential rotated.
 DROPPED_IMAGE = "ecr-public/amazonlinux/amazonlinux:latest"
 ADDED_IMAGE = "docker-hub/library/redis:7.4"
 ROTATED_RULE = "docker-hub"
-
-# On AWS the handler's logs and EMF metrics go to CloudWatch; here they would bury the demo,
-# so only warnings and errors are shown, and what the handler returned is printed instead.
-QUIET_FUNCTION = {
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-}
 
 
 class DemoError(Exception):
     """The demo did not go as it should: the exit status is 1."""
 
 
-def sample_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    return event
-
-
-def fake_docker_hub_token(clients: AwsClients, name: str) -> None:
-    clients.secretsmanager.create_secret(
-        Name=name,
-        SecretString=json.dumps(
-            {"username": "cache-pilot-demo", "accessToken": "dckr_pat_not-a-real-token"}
-        ),
-    )
-
-
 def edited_configuration(document: str) -> str:
-    """The example document after step 5's edit, as YAML."""
+    """The example document after the edit, as YAML."""
     data = yaml.safe_load(document)
     images = [
         entry
@@ -92,110 +80,211 @@ def edited_configuration(document: str) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+@dataclass
+class SummaryRow:
+    step: str
+    result: str
+    seconds: float
+
+
 def run_demo(output: Output) -> int:
     started = time.perf_counter()
+    summary: list[SummaryRow] = []
     try:
-        _run_steps(output)
+        _run_steps(output, summary)
     except DemoError as exc:
         output.error(f"cache-pilot local demo: {exc}")
         return 1
-    output.blank()
+    output.step("Summary")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
+    for column in ("step", "what the stack did", "seconds"):
+        table.add_column(column, overflow="fold")
+    for row in summary:
+        table.add_row(row.step, row.result, f"{row.seconds:.1f}")
+    output.show(table)
     output.line(f"Demo finished in {time.perf_counter() - started:.1f} s.", style="bold")
-    output.line("Try it yourself, against an embedded AWS that keeps running:", style="dim")
+    output.line("Watch the functions react yourself:", style="dim")
     for line in (
         "  cache-pilot local up                    # in one shell; paste its exports in another",
-        "  aws secretsmanager create-secret --name ecr-pullthroughcache/docker-hub \\",
-        '      --secret-string \'{"username": "you", "accessToken": "dckr_pat_..."}\'',
-        "  aws ssm put-parameter --name /cache-pilot/config --type String \\",
+        "  aws ssm put-parameter --name /cache-pilot/config --type String --overwrite \\",
         "      --value file://examples/config.yaml",
-        "  cache-pilot validate examples/config.yaml examples/more-images.list",
-        "  cache-pilot plan && cache-pilot sync",
+        "  cache-pilot status && cache-pilot nat",
+        "  cache-pilot local tick watchdog         # fire a schedule now",
     ):
         output.line(line, style="dim")
     return 0
 
 
-def _run_steps(output: Output) -> None:
-    from cache_pilot_local.server import LOCAL_REGION, create_stack_resources, embedded_aws
-    from cache_pilot_local.template import load_stack_template
+def _run_steps(output: Output, summary: list[SummaryRow]) -> None:
+    from cache_pilot_local.cloud import local_cloud
+    from cache_pilot_local.event_routing import QUIET_FUNCTIONS
 
-    stack = load_stack_template(LOCAL_REGION)
-    with embedded_aws(region=LOCAL_REGION) as aws, aws.as_process_environment():
-        clients = AwsClients()
-        resources = create_stack_resources(clients.dynamodb, stack, DEFAULT_STATE_TABLE)
-        table = StateTable(clients.dynamodb, resources.table_name)
-        config_parameter = f"{resources.config_path}config"
-        images_parameter = f"{resources.config_path}images"
+    timeline = Timeline(output)
+    output.step("1. Deploy template.yaml into an embedded AWS (moto; no credentials, no Docker)")
+    deploying = time.perf_counter()
+    with local_cloud(
+        # The timeline tells what each function did; their own error logs would repeat it.
+        function_environment={**QUIET_FUNCTIONS, "POWERTOOLS_LOG_LEVEL": "CRITICAL"},
+        on_invocation=timeline.invocation,
+        on_build=timeline.build,
+    ) as cloud:
+        demo = _Demo(cloud, output, timeline)
+        summary.append(
+            SummaryRow("deploy", demo.show_deployment(), time.perf_counter() - deploying)
+        )
+        for step, run in (
+            ("configure and warm", demo.configure_and_warm),
+            ("NAT gateway deleted", demo.delete_nat_gateway_and_pull),
+            ("configuration edited", demo.edit_configuration),
+        ):
+            started = time.perf_counter()
+            summary.append(SummaryRow(step, run(), time.perf_counter() - started))
 
-        output.step("1. An embedded AWS in this process (moto, no credentials, no Docker)")
-        output.line(f"endpoint     {aws.endpoint_url}")
-        output.line(f"state table  {resources.table_name} (from template.yaml's StateTable)")
-        output.line(f"config path  {resources.config_path} (template.yaml's ConfigPath)")
-        fake_docker_hub_token(clients, DOCKER_HUB_SECRET)
-        output.line(f"secret       {DOCKER_HUB_SECRET} (a fake Docker Hub token)")
 
-        output.step(f"2. The example configuration, into Parameter Store ({resources.config_path})")
+class _Demo:
+    def __init__(self, cloud: LocalCloud, output: Output, timeline: Timeline) -> None:
+        self.cloud = cloud
+        self.output = output
+        self.timeline = timeline
+        self.clients = AwsClients()
+        self.outputs = cloud.stack.outputs
+        self.table = StateTable(self.clients.dynamodb, self.outputs["StateTableName"])
+        self.route_tables = self.outputs["WarmupRouteTables"].split(",")
+        self.nat_gateway = self.outputs["WarmupNatGateway"]
+        self.config_parameter = f"{cloud.stack.config_path}config"
+        timeline.route_watch = self.route_text
+
+    def route_text(self) -> str:
+        routes = read_default_routes(self.clients.ec2, self.route_tables, self.nat_gateway)
+        return "; ".join(
+            f"NAT route 0.0.0.0/0 -> {self.nat_gateway} in {r.route_table_id}"
+            if r.state is RouteState.OURS
+            else f"no default route in {r.route_table_id} (private: ECR only via endpoints)"
+            if r.state is RouteState.ABSENT
+            else r.describe()
+            for r in routes
+        )
+
+    def show_deployment(self) -> str:
+        resources = self.cloud.stack.physical_ids
+        self.output.line(f"endpoint          {self.cloud.aws.endpoint_url}")
+        self.output.line(f"stack             {self.cloud.stack.name}: {len(resources)} resources")
+        for name in (
+            "StateTableName",
+            "WarmupProjectName",
+            "WarmupRouteTables",
+            "WarmupNatGateway",
+            "WarmupEventSource",
+        ):
+            self.output.line(f"{name:<18}{self.outputs[name]}")
+        self.output.line(
+            f"upstream          {len(self.cloud.upstream.images())} images in the emulated catalog"
+        )
+        for name in (DOCKER_HUB_SECRET, ROTATED_DOCKER_HUB_SECRET):
+            self.clients.secretsmanager.create_secret(
+                Name=name,
+                SecretString=json.dumps(
+                    {"username": "cache-pilot-demo", "accessToken": "dckr_pat_not-a-real-token"}
+                ),
+            )
+        self.output.line(
+            f"secrets           {DOCKER_HUB_SECRET} (+ -rotated), fake Docker Hub tokens"
+        )
+        self.timeline.watch_route()
+        return f"{len(resources)} resources from template.yaml"
+
+    def configure_and_warm(self) -> str:
+        self.output.step("2. The example configuration into Parameter Store; the stack reacts")
         config = read_config_file(str(CONFIG_FILE))
         image_list = read_config_file(str(IMAGES_FILE))
-        for name, source in ((config_parameter, config), (images_parameter, image_list)):
-            _put_parameter(clients, name, source)
-            output.heading(
-                f"{name} ({source.type}, from {Path(source.name).relative_to(REPO_ROOT)})"
+        self.output.show(Syntax(config.value.rstrip(), "yaml", background_color="default"))
+        self.output.line(f"{self.cloud.stack.config_path}images: {image_list.value}")
+        self.output.blank()
+        self.clients.ssm.put_parameter(
+            Name=self.config_parameter, Value=config.value, Type=config.type
+        )
+        self.clients.ssm.put_parameter(
+            Name=f"{self.cloud.stack.config_path}images",
+            Value=image_list.value,
+            Type=image_list.type,
+        )
+        activity = self._settle("events flowing")
+        self._show_state()
+        records = self.table.images()
+        if any(r.status is not ImageStatus.WARM for r in records.values()):
+            raise DemoError(
+                "not every image is WARM after the warm-up: " + status_counts_line(records.values())
             )
-            if source.type == "String":
-                output.show(Syntax(source.value.rstrip(), "yaml", background_color="default"))
-            else:
-                output.line(source.value)
+        if self.route_text().startswith("NAT route"):
+            raise DemoError("the NAT route is still open after the warm-up")
+        return (
+            f"{len(activity.invocations)} invocations, {len(activity.builds)} build(s); "
+            f"{status_counts_line(records.values())}; NAT route removed"
+        )
 
-        output.step("3. cache-pilot plan: what a sync would change (nothing is changed)")
-        reconcile(clients, resources.config_path, resources.table_name, output, apply=False)
+    def delete_nat_gateway_and_pull(self) -> str:
+        self.output.step("3. The NAT gateway deleted: what pulls from the private subnet now")
+        self.clients.ec2.delete_nat_gateway(NatGatewayId=self.nat_gateway)
+        state = self.clients.ec2.describe_nat_gateways(NatGatewayIds=[self.nat_gateway])[
+            "NatGateways"
+        ][0]["State"]
+        self.timeline.say(f"NAT gateway {self.nat_gateway}: {state}", style="cyan")
+        warmed = self.cloud.pull_from_warmup_subnet(WARMED_IMAGE)
+        new = self.cloud.pull_from_warmup_subnet(ADDED_IMAGE)
+        for pull in (warmed, new):
+            verdict = (
+                Text(f"pulled, {short_digest(pull.digest)}", style="green")
+                if pull.pulled
+                else Text(f"failed: {pull.error}", style="red")
+            )
+            self.output.show(Text.assemble(f"  pull {pull.reference:<40} ", verdict))
+        if not warmed.pulled or new.pulled:
+            raise DemoError(
+                "the cache did not behave as the seed says: "
+                "a warmed image must pull, a new one must not"
+            )
+        return f"{WARMED_IMAGE} pulled from the cache; {ADDED_IMAGE} failed"
 
-        sync_config = _sync_config_function(stack, resources.names())
-        output.step(f"4. sync_config, the Lambda handler, on events/{CREATE_EVENT}")
-        _invoke(sync_config, CREATE_EVENT, output)
-        _show_state(output, clients, table)
-
-        output.step(
-            f"5. An edit of {config_parameter}: drop {DROPPED_IMAGE}, add {ADDED_IMAGE}, "
+    def edit_configuration(self) -> str:
+        self.output.step(
+            f"4. An edit: drop {DROPPED_IMAGE}, add {ADDED_IMAGE}, "
             f"rotate the {ROTATED_RULE} credential"
         )
-        fake_docker_hub_token(clients, ROTATED_DOCKER_HUB_SECRET)
-        edited = edited_configuration(config.value)
-        _show_diff(output, yaml.safe_dump(yaml.safe_load(config.value), sort_keys=False), edited)
-        clients.ssm.put_parameter(
-            Name=config_parameter, Value=edited, Type="String", Overwrite=True
+        current = self.clients.ssm.get_parameter(Name=self.config_parameter)["Parameter"]["Value"]
+        edited = edited_configuration(current)
+        _show_diff(self.output, yaml.safe_dump(yaml.safe_load(current), sort_keys=False), edited)
+        self.clients.ssm.put_parameter(
+            Name=self.config_parameter, Value=edited, Type="String", Overwrite=True
         )
-        output.heading("cache-pilot plan")
-        reconcile(clients, resources.config_path, resources.table_name, output, apply=False)
+        activity = self._settle("events flowing")
+        self._show_state()
+        records = self.table.images()
+        if records[ADDED_IMAGE].status is not ImageStatus.PENDING:
+            raise DemoError(
+                f"{ADDED_IMAGE} should wait for a NAT gateway, not be {records[ADDED_IMAGE].status}"
+            )
+        starts = [i.result.get("outcome") for i in activity.of("StartWarmupFunction") if i.result]
+        return (
+            f"{len(activity.invocations)} invocations; rule {ROTATED_RULE} updated, "
+            f"{DROPPED_IMAGE} RETIRED, {ADDED_IMAGE} PENDING; "
+            f"warm-up: {', '.join(starts) or 'none'}"
+        )
 
-        output.step(f"6. sync_config on events/{UPDATE_EVENT}: only what changed")
-        _invoke(sync_config, UPDATE_EVENT, output)
-        _show_state(output, clients, table)
+    def _settle(self, what: str) -> Activity:
+        with self.output.status(what):
+            activity = self.cloud.settle()
+        if activity.errors:
+            raise DemoError("a function failed: " + str(activity.errors[0].error))
+        return activity
 
-
-def _put_parameter(clients: AwsClients, name: str, source: ConfigSource) -> None:
-    clients.ssm.put_parameter(Name=name, Value=source.value, Type=source.type, Overwrite=True)
-
-
-def _sync_config_function(stack: StackTemplate, names: dict[str, str]) -> LocalFunction:
-    from cache_pilot_local.functions import LocalFunction
-
-    return LocalFunction.from_template(stack, "SyncConfigFunction", names, QUIET_FUNCTION)
-
-
-def _invoke(function: LocalFunction, event_name: str, output: Output) -> None:
-    summary = function.invoke(sample_event(event_name))
-    output.heading("sync_config returned")
-    render_handler_result(output, summary)
-    if summary.get("status") != "applied" or summary.get("failures"):
-        raise DemoError(f"sync_config did not apply the configuration: {summary}")
-
-
-def _show_state(output: Output, clients: AwsClients, table: StateTable) -> None:
-    output.heading("Pull-through cache rules (ECR DescribePullThroughCacheRules)")
-    output.show(rules_table(describe_rules(clients.ecr), table.owned_rules()))
-    output.heading(f"Image items (DynamoDB {table.table_name})")
-    output.show(images_table(table.images()))
+    def _show_state(self) -> None:
+        self.output.heading("Pull-through cache rules (ECR)")
+        self.output.show(rules_table(describe_rules(self.clients.ecr), self.table.owned_rules()))
+        records = self.table.images()
+        self.output.heading(
+            f"Images ({self.table.table_name}): {status_counts_line(records.values())}"
+        )
+        self.output.show(status_table(problems_first(records.values()), utc_now()))
 
 
 def _show_diff(output: Output, before: str, after: str) -> None:

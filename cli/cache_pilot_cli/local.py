@@ -1,4 +1,5 @@
-"""`cache-pilot local up`: serve the embedded AWS with the stack's resources until Ctrl-C.
+"""`cache-pilot local up` and `local tick`: the deployed stack on the embedded AWS, served
+until Ctrl-C, reacting to what another shell does against it.
 
 moto and the template deployer are development dependencies, so this module imports them
 only when a `local` command runs; validate, plan and sync work without them.
@@ -6,10 +7,20 @@ only when a `local` command runs; validate, plan and sync work without them.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cache_pilot_cli.output import Output
+from cache_pilot_cli.timeline import Timeline
+
+if TYPE_CHECKING:
+    from cache_pilot_local.cloud import LocalCloud
+
+# How often `local up` looks for events to deliver and builds to run.
+POLL_SECONDS = 0.5
 
 
 def wait_until_interrupted() -> None:
@@ -18,41 +29,94 @@ def wait_until_interrupted() -> None:
     threading.Event().wait()
 
 
-def serve_local_aws(host: str, port: int, table_name: str, output: Output) -> int:
-    from cache_pilot_local.server import (
-        LOCAL_REGION,
-        EmbeddedAwsError,
-        create_stack_resources,
-        export_lines,
-        start_embedded_aws,
-    )
-    from cache_pilot_local.template import load_stack_template
+def serve_local_aws(host: str, port: int, output: Output, *, deliver_twice: bool = False) -> int:
+    from cache_pilot_local.cloud import local_cloud
+    from cache_pilot_local.server import EmbeddedAwsError, export_lines, start_embedded_aws
 
-    stack = load_stack_template(LOCAL_REGION)
     try:
-        aws = start_embedded_aws(host, port, LOCAL_REGION)
+        aws = start_embedded_aws(host, port)
     except EmbeddedAwsError as exc:
         output.error(f"cache-pilot local up: {exc}; pass --port N (0 picks a free port)")
         return 1
+    timeline = Timeline(output)
+    stop = threading.Event()
     try:
-        resources = create_stack_resources(aws.dynamodb(), stack, table_name)
-        output.line(f"Embedded AWS listening on {aws.endpoint_url}", style="bold green")
-        output.line(f"state table  {resources.table_name} (template.yaml's StateTable)")
-        output.line(f"config path  {resources.config_path} (template.yaml's ConfigPath)")
-        output.blank()
-        output.line("In another shell:", style="bold")
-        environment = {
-            **aws.environment(),
-            "CACHE_PILOT_STATE_TABLE": resources.table_name,
-            "CACHE_PILOT_CONFIG_PATH": resources.config_path,
-        }
-        for line in export_lines(environment):
-            output.line(line)
-        output.blank()
-        output.line("Serving until interrupted (Ctrl-C).", style="dim")
-        wait_until_interrupted()
+        with local_cloud(
+            aws=aws,
+            deliver_twice=deliver_twice,
+            on_invocation=timeline.invocation,
+            on_build=timeline.build,
+        ) as cloud:
+            outputs = cloud.stack.outputs
+            output.line(f"Embedded AWS listening on {aws.endpoint_url}", style="bold green")
+            output.line(
+                f"stack {cloud.stack.name}: template.yaml deployed, "
+                f"{len(cloud.stack.physical_ids)} resources, with the demonstration network"
+            )
+            if deliver_twice:
+                output.line("every event is delivered twice (at-least-once delivery)")
+            output.blank()
+            output.line("In another shell:", style="bold")
+            environment = {
+                **aws.environment(),
+                "CACHE_PILOT_STATE_TABLE": outputs["StateTableName"],
+                "CACHE_PILOT_CONFIG_PATH": outputs["ConfigurationPath"],
+                "CACHE_PILOT_EVENT_SOURCE": outputs["WarmupEventSource"],
+                "CACHE_PILOT_ROUTE_TABLES": outputs["WarmupRouteTables"],
+                "CACHE_PILOT_NAT_GATEWAY": outputs["WarmupNatGateway"],
+            }
+            for line in export_lines(environment):
+                output.line(line)
+            output.blank()
+            output.line(
+                "Then edit the configuration (aws ssm put-parameter --name "
+                f"{outputs['ConfigurationPath']}config ...), fire a schedule "
+                "(cache-pilot local tick), and watch the functions react here. "
+                "Serving until interrupted (Ctrl-C).",
+                style="dim",
+            )
+            worker = threading.Thread(target=_keep_settling, args=(cloud, stop, output))
+            worker.start()
+            try:
+                wait_until_interrupted()
+            finally:
+                stop.set()
+                worker.join()
     except KeyboardInterrupt:
         output.line("Stopped; the embedded AWS kept nothing.")
     finally:
         aws.stop()
+    return 0
+
+
+def _keep_settling(cloud: LocalCloud, stop: threading.Event, output: Output) -> None:
+    from cache_pilot_local.cloud import UnsettledError
+
+    while not stop.wait(POLL_SECONDS):
+        try:
+            cloud.settle()
+        except UnsettledError as exc:
+            output.error(f"cache-pilot local up: {exc}")
+
+
+def fire_schedules(stack: str, schedules: Sequence[str], output: Output) -> int:
+    """`local tick`: fire the stack's schedules now, through the embedded AWS's API."""
+    import boto3
+
+    from cache_pilot_local.event_routing import fire_schedules as fire
+    from cache_pilot_local.template import UnsupportedTemplateError
+
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        output.error(
+            "cache-pilot local tick: AWS_ENDPOINT_URL is not set; run the exports that "
+            "`cache-pilot local up` printed, so the tick reaches the embedded AWS"
+        )
+        return 1
+    try:
+        fired = fire(boto3.Session(), None, stack, schedules)
+    except UnsupportedTemplateError as exc:
+        output.error(f"cache-pilot local tick: {exc}")
+        return 1
+    for schedule in fired:
+        output.line(f"fired {schedule.logical_id} ({schedule.expression}) -> {schedule.rule_name}")
     return 0

@@ -6,8 +6,9 @@
     cache-pilot status                 every image item, problems first
     cache-pilot warm IMAGE...          re-warm these images now
     cache-pilot nat                    the NAT window, its leases and the routes
-    cache-pilot local up               serve the embedded AWS until Ctrl-C
-    cache-pilot local demo             the whole first slice on the embedded AWS
+    cache-pilot local up               the stack deployed on the embedded AWS, until Ctrl-C
+    cache-pilot local tick [SCHEDULE]  fire the local stack's schedules now
+    cache-pilot local demo             the seed's story, told by the locally deployed stack
 
 Every command reaches AWS through boto3's own configuration, AWS_ENDPOINT_URL included.
 """
@@ -164,9 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
     up = local_commands.add_parser(
         "up",
-        help="serve the embedded AWS with the stack's resources until interrupted",
-        description="Start moto's server with the ECR pull-through cache emulation, create the "
-        "stack's state table from template.yaml, print the exports, serve until Ctrl-C.",
+        help="deploy template.yaml on the embedded AWS and run it until interrupted",
+        description="Start the embedded AWS, deploy template.yaml into it (with the "
+        "demonstration network), print the exports, then deliver every event to the function "
+        "its rule targets and run every warm-up build, until Ctrl-C.",
     )
     up.add_argument(
         "--port",
@@ -175,10 +177,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="the port to listen on; 0 picks a free one (default: %(default)s)",
     )
     up.add_argument("--host", default="127.0.0.1", help="the address to listen on (%(default)s)")
-    _table_option(up)
+    up.add_argument(
+        "--deliver-twice",
+        action="store_true",
+        help="deliver every event twice, as at-least-once delivery may",
+    )
+    tick = local_commands.add_parser(
+        "tick",
+        help="fire the local stack's schedules now (all, or those named)",
+        description="Send each chosen schedule's Scheduled Event to its targets on the embedded "
+        "AWS that AWS_ENDPOINT_URL names; `local up` then runs the functions.",
+    )
+    tick.add_argument(
+        "schedules",
+        nargs="*",
+        metavar="SCHEDULE",
+        help="the end of a scheduled rule's logical ID, any case: DriftRepair, FreshnessCheck, "
+        "Watchdog (default: every schedule)",
+    )
+    tick.add_argument("--stack", default="cache-pilot", help="the local stack (%(default)s)")
     local_commands.add_parser(
         "demo",
-        help="write the example configuration, plan, sync through the handler, edit, sync again",
+        help="deploy, configure, warm through a NAT window, delete the NAT gateway, edit",
     )
     return parser
 
@@ -249,10 +269,15 @@ def _run_local(args: argparse.Namespace, output: Output) -> int:
             "tools): pip install -e '.[dev]', or run `make local` / `make demo`"
         )
         return 1
-    if args.local_command == "up":
-        from cache_pilot_cli.local import serve_local_aws
+    match args.local_command:
+        case "up":
+            from cache_pilot_cli.local import serve_local_aws
 
-        return serve_local_aws(args.host, args.port, args.table, output)
+            return serve_local_aws(args.host, args.port, output, deliver_twice=args.deliver_twice)
+        case "tick":
+            from cache_pilot_cli.local import fire_schedules
+
+            return fire_schedules(args.stack, args.schedules, output)
     from cache_pilot_cli.demo import run_demo
 
     return run_demo(output)

@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from rich.console import Console, RenderableType
+from rich.status import Status
 from rich.text import Text
 
 # A pipe or a file has no width; rich would assume 80 columns and fold the tables.
@@ -49,6 +50,10 @@ class Output:
 
     def show(self, renderable: RenderableType) -> None:
         self._out.print(renderable)
+
+    def status(self, text: str) -> Status:
+        """A spinner with `text` while a block runs, on a terminal; nothing elsewhere."""
+        return self._out.status(Text(text, style="dim"))
 
     def warning(self, text: str) -> None:
         self._out.out(text, style="yellow", highlight=False)

@@ -407,12 +407,30 @@ def test_starting_on_a_busy_port_fails_with_the_reason() -> None:
             start_embedded_aws(port=port)
 
 
-def test_local_up_serves_until_interrupted(
+LOCAL_UP_CONFIG = """
+rules:
+  - prefix: k8s
+    upstream: registry.k8s.io
+images:
+  - k8s/pause:3.10
+"""
+
+
+def wait_for(condition: Any, seconds: float = 30.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"not true within {seconds} s: {condition}")
+
+
+def test_local_up_runs_the_deployed_stack_until_interrupted(
     cli: Cli, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
 
-    def use_the_printed_exports_then_press_ctrl_c() -> None:
+    def edit_a_parameter_from_another_shell_then_press_ctrl_c() -> None:
         # What a second shell does with what `local up` printed before it started waiting
         printed = capsys.readouterr().out
         exports = dict(re.findall(r"^export (\w+)=(\S+)$", printed, flags=re.MULTILINE))
@@ -422,37 +440,78 @@ def test_local_up_serves_until_interrupted(
             region_name=exports["AWS_REGION"],
         )
         endpoint = exports["AWS_ENDPOINT_URL"]
-        ecr = session.client("ecr", endpoint_url=endpoint)
-        ecr.create_pull_through_cache_rule(
-            ecrRepositoryPrefix="ecr-public", upstreamRegistryUrl="public.ecr.aws"
+        session.client("ssm", endpoint_url=endpoint).put_parameter(
+            Name=exports["CACHE_PILOT_CONFIG_PATH"] + "config",
+            Value=LOCAL_UP_CONFIG,
+            Type="String",
         )
+        table = StateTable(
+            session.client("dynamodb", endpoint_url=endpoint), exports["CACHE_PILOT_STATE_TABLE"]
+        )
+
+        def warmed() -> bool:
+            images = table.images()
+            return bool(images) and images["k8s/pause:3.10"].status.value == "WARM"
+
+        wait_for(warmed)
         seen["exports"] = exports
-        seen["rules"] = ecr.describe_pull_through_cache_rules()["pullThroughCacheRules"]
-        seen["table"] = session.client("dynamodb", endpoint_url=endpoint).describe_table(
-            TableName=exports["CACHE_PILOT_STATE_TABLE"]
-        )["Table"]
+        seen["rules"] = session.client(
+            "ecr", endpoint_url=endpoint
+        ).describe_pull_through_cache_rules()["pullThroughCacheRules"]
+        seen["routes"] = session.client("ec2", endpoint_url=endpoint).describe_route_tables(
+            RouteTableIds=[exports["CACHE_PILOT_ROUTE_TABLES"]]
+        )["RouteTables"][0]["Routes"]
         raise KeyboardInterrupt
 
     monkeypatch.setattr(
-        "cache_pilot_cli.local.wait_until_interrupted", use_the_printed_exports_then_press_ctrl_c
+        "cache_pilot_cli.local.wait_until_interrupted",
+        edit_a_parameter_from_another_shell_then_press_ctrl_c,
     )
-    # When `cache-pilot local up` runs on a free port, is used, and is interrupted
+    # When `cache-pilot local up` runs on a free port and a parameter is edited against it
     run = cli("local", "up", "--port", "0")
-    # Then its exports named the stack's table and path, and reached a working embedded AWS
+    # Then its exports named the deployed stack's resources
     exports = seen["exports"]
-    assert exports["CACHE_PILOT_STATE_TABLE"] == TABLE_NAME
+    assert exports["CACHE_PILOT_STATE_TABLE"].startswith("cache-pilot-StateTable-")
     assert exports["CACHE_PILOT_CONFIG_PATH"] == CONFIG_PATH
+    assert exports["CACHE_PILOT_EVENT_SOURCE"] == "cache-pilot.cache-pilot"
     assert exports["AWS_REGION"] == REGION
-    assert seen["table"]["KeySchema"] == [
-        {"AttributeName": "pk", "KeyType": "HASH"},
-        {"AttributeName": "sk", "KeyType": "RANGE"},
-    ]
-    assert [rule["ecrRepositoryPrefix"] for rule in seen["rules"]] == ["ecr-public"]
+    # And the functions reacted: the rule exists, the image was warmed, the NAT route is gone
+    assert [rule["ecrRepositoryPrefix"] for rule in seen["rules"]] == ["k8s"]
+    assert [r for r in seen["routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"] == []
+    assert "sync_config <- Parameter Store Change (Create /cache-pilot/config)" in run.stdout
+    assert "finish_warmup <- Build State Change (SUCCEEDED)" in run.stdout
     # And Ctrl-C stopped it cleanly: exit status 0, and the endpoint no longer answers
     assert run.exit_code == 0
     assert "Stopped" in run.stdout
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(exports["AWS_ENDPOINT_URL"] + "/moto-api/data.json", timeout=2)
+
+
+def test_local_tick_needs_the_embedded_aws(cli: Cli) -> None:
+    run = cli("local", "tick")
+    assert run.exit_code == 1
+    assert "AWS_ENDPOINT_URL is not set" in run.stderr
+
+
+def test_local_tick_fires_the_named_schedule_of_the_local_stack(
+    cli: Cli, embedded: EmbeddedAws
+) -> None:
+    from cache_pilot_local.deploy import deploy_stack
+
+    deployed = deploy_stack(embedded, {"CreateDemoNetwork": "true"})
+    with embedded.as_process_environment():
+        run = cli("local", "tick", "freshnesscheck")
+        unknown = cli("local", "tick", "hourly")
+    assert run.exit_code == 0, run.stderr
+    assert re.match(r"fired CheckFreshnessFunctionFreshnessCheck \(rate\(6 hours\)\)", run.stdout)
+    messages = (
+        embedded.session()
+        .client("sqs", endpoint_url=embedded.endpoint_url)
+        .receive_message(QueueUrl=deployed.function_queues["CheckFreshnessFunction"])["Messages"]
+    )
+    assert json.loads(messages[0]["Body"])["detail-type"] == "Scheduled Event"
+    assert unknown.exit_code == 1
+    assert "no scheduled rule matches hourly" in unknown.stderr
 
 
 # --- the demo -----------------------------------------------------------------------------------
@@ -466,30 +525,47 @@ def section(stdout: str, heading: str) -> str:
 
 
 @pytest.mark.demo
-def test_local_demo_runs_end_to_end(cli: Cli) -> None:
+def test_local_demo_tells_the_seeds_story(cli: Cli) -> None:
     # When the demo runs, with no AWS credentials of its own and no endpoint set
     started = time.perf_counter()
     run = cli("local", "demo")
     elapsed = time.perf_counter() - started
-    # Then it succeeds quickly and leaves this process's environment as it was
+    # Then it succeeds well within two minutes and leaves this process's environment as it was
     assert run.exit_code == 0, run.stderr
-    assert elapsed < 15
+    assert elapsed < 60
     assert "AWS_ENDPOINT_URL" not in os.environ
-    # And the first sync, through the handler, created the three rules and PENDING items
-    first = section(run.stdout, "4. sync_config")
-    assert "status: applied" in first
-    for prefix, upstream in (
-        ("docker-hub", "registry-1.docker.io"),
-        ("ecr-public", "public.ecr.aws"),
-        ("k8s", "registry.k8s.io"),
-    ):
-        assert re.search(rf"^\s+{prefix}\s+{re.escape(upstream)} ", first, flags=re.MULTILINE)
+    out = run.stdout
+    # And the timeline shows each step in order: rules created, images listed, build started
+    # and its NAT route added, build finished, images WARM, NAT route removed
+    timeline = [
+        "rule create docker-hub: not in ECR",
+        "images 5 list",
+        "outcome started",
+        "5 images, build ",
+        "NAT route 0.0.0.0/0 -> nat-",
+        "CodeBuild ",
+        "pulled k8s/pause:3.10 sha256:",
+        "finish_warmup <- Build State Change (SUCCEEDED)",
+        "build SUCCEEDED: 5 WARM",
+        "no default route in rtb-",
+    ]
+    position = out.index("2. The example configuration")
+    for marker in timeline:
+        position = out.index(marker, position)  # ValueError: missing, or out of order
+    warmed = section(out, "2. The example configuration")
     for reference in [*DESIGN_IMAGES, "k8s/coredns/coredns:v1.11.3", "k8s/kube-proxy:v1.31.2"]:
-        assert re.search(rf"^\s+{re.escape(reference)}\s+PENDING\s", first, flags=re.MULTILINE)
-    # And the edit's sync updated only what changed
-    second = section(run.stdout, "6. sync_config")
-    assert "rule update docker-hub: credential or role changed" in second
-    assert "images: 1 list, 1 retire" in second
-    assert re.search(r"docker-hub\s.*ecr-pullthroughcache/docker-hub-rotated-\w{6}\s", second)
-    assert re.search(r"ecr-public/amazonlinux/amazonlinux:latest\s+RETIRED\s", second)
-    assert re.search(r"docker-hub/library/redis:7.4\s+PENDING\s", second)
+        assert re.search(rf"^\s+{re.escape(reference)}\s+WARM\s+[0-9a-f]{{12}}\s", warmed, re.M)
+    # And with the NAT gateway deleted, the warmed image pulls and the new one does not
+    deleted = section(out, "3. The NAT gateway deleted")
+    assert re.search(r"pull docker-hub/library/nginx:1.27\s+pulled, [0-9a-f]{12}", deleted)
+    assert re.search(r"pull docker-hub/library/redis:7.4\s+failed: ", deleted)
+    # And the edit changed only what changed; the new image waits for a NAT gateway
+    edit = section(out, "4. An edit")
+    assert "rule update docker-hub: credential or role changed" in edit
+    assert "images 1 list, 1 retire" in edit
+    assert "outcome nat-unavailable" in edit
+    assert re.search(r"docker-hub\s.*ecr-pullthroughcache/docker-hub-rotated-\w{6}\s", edit)
+    assert re.search(r"ecr-public/amazonlinux/amazonlinux:latest\s+RETIRED\s", edit)
+    assert re.search(r"docker-hub/library/redis:7.4\s+PENDING\s", edit)
+    # And a summary table ends it
+    assert re.search(r"^ configure and warm\s+\d+ invocations, 1 build", out, re.M)
