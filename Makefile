@@ -56,6 +56,7 @@ bench: $(BIN)/.installed ## benchmarks: figures and ratios, side by side (skopeo
 	$(BIN)/python -m bench.sync_cost
 	$(BIN)/python -m bench.warmup_cost
 	$(BIN)/python -m bench.freshness_cost
+	$(BIN)/python -m bench.demo_time
 	$(BIN)/python bench/warm_vs_skopeo.py
 
 local: $(BIN)/.installed ## template.yaml deployed on the embedded AWS, running until interrupted

@@ -24,7 +24,6 @@ from rich.table import Table
 from rich.text import Text
 
 from cache_pilot.aws.clients import AwsClients
-from cache_pilot.aws.routes import RouteState, read_default_routes
 from cache_pilot.aws.rules import describe_rules
 from cache_pilot.aws.state_table import StateTable
 from cache_pilot.state import ImageStatus, utc_now
@@ -37,7 +36,7 @@ from cache_pilot_cli.render import (
     status_counts_line,
     status_table,
 )
-from cache_pilot_cli.timeline import Timeline
+from cache_pilot_cli.timeline import Timeline, nat_route_watch
 
 if TYPE_CHECKING:
     from cache_pilot_local.cloud import Activity, LocalCloud
@@ -152,18 +151,8 @@ class _Demo:
         self.route_tables = self.outputs["WarmupRouteTables"].split(",")
         self.nat_gateway = self.outputs["WarmupNatGateway"]
         self.config_parameter = f"{cloud.stack.config_path}config"
+        self.route_text = nat_route_watch(self.clients, self.route_tables, self.nat_gateway)
         timeline.route_watch = self.route_text
-
-    def route_text(self) -> str:
-        routes = read_default_routes(self.clients.ec2, self.route_tables, self.nat_gateway)
-        return "; ".join(
-            f"NAT route 0.0.0.0/0 -> {self.nat_gateway} in {r.route_table_id}"
-            if r.state is RouteState.OURS
-            else f"no default route in {r.route_table_id} (private: ECR only via endpoints)"
-            if r.state is RouteState.ABSENT
-            else r.describe()
-            for r in routes
-        )
 
     def show_deployment(self) -> str:
         resources = self.cloud.stack.physical_ids

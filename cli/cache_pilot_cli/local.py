@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cache_pilot_cli.output import Output
-from cache_pilot_cli.timeline import Timeline
+from cache_pilot_cli.timeline import Timeline, nat_route_watch
 
 if TYPE_CHECKING:
     from cache_pilot_local.cloud import LocalCloud
@@ -30,6 +30,7 @@ def wait_until_interrupted() -> None:
 
 
 def serve_local_aws(host: str, port: int, output: Output, *, deliver_twice: bool = False) -> int:
+    from cache_pilot.aws.clients import AwsClients
     from cache_pilot_local.cloud import local_cloud
     from cache_pilot_local.server import EmbeddedAwsError, export_lines, start_embedded_aws
 
@@ -48,6 +49,9 @@ def serve_local_aws(host: str, port: int, output: Output, *, deliver_twice: bool
             on_build=timeline.build,
         ) as cloud:
             outputs = cloud.stack.outputs
+            timeline.route_watch = nat_route_watch(
+                AwsClients(), outputs["WarmupRouteTables"].split(","), outputs["WarmupNatGateway"]
+            )
             output.line(f"Embedded AWS listening on {aws.endpoint_url}", style="bold green")
             output.line(
                 f"stack {cloud.stack.name}: template.yaml deployed, "

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cache_pilot.aws.clients import AwsClients
+from cache_pilot.aws.routes import RouteState, read_default_routes
 from cache_pilot_cli.output import Output
 
 if TYPE_CHECKING:
@@ -63,6 +65,25 @@ class Timeline:
             self.last_route = route
 
 
+def nat_route_watch(
+    clients: AwsClients, route_tables: list[str], nat_gateway: str
+) -> Callable[[], str]:
+    """What the warm-up route tables' default routes say now, in one line."""
+
+    def route_text() -> str:
+        routes = read_default_routes(clients.ec2, route_tables, nat_gateway)
+        return "; ".join(
+            f"NAT route 0.0.0.0/0 -> {nat_gateway} in {r.route_table_id}"
+            if r.state is RouteState.OURS
+            else f"no default route in {r.route_table_id} (private: ECR only via endpoints)"
+            if r.state is RouteState.ABSENT
+            else r.describe()
+            for r in routes
+        )
+
+    return route_text
+
+
 def _trigger_text(event: dict[str, Any]) -> str:
     detail = event.get("detail", {})
     match event.get("detail-type"):
@@ -88,7 +109,7 @@ def _result_lines(function: str, result: Any) -> list[str]:
             if counts:
                 lines.append("images " + ", ".join(f"{n} {a}" for a, n in counts.items()))
             if result.get("warmup_requested"):
-                lines.append(f"warm-up requested for {result.get('images_waiting')} images")
+                lines.append(f"warm-up requested ({result.get('images_waiting')} waiting)")
             lines += [f"problem: {p}" for p in result.get("problems", [])]
             return lines
         case "StartWarmupFunction":

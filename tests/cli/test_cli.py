@@ -527,12 +527,10 @@ def section(stdout: str, heading: str) -> str:
 @pytest.mark.demo
 def test_local_demo_tells_the_seeds_story(cli: Cli) -> None:
     # When the demo runs, with no AWS credentials of its own and no endpoint set
-    started = time.perf_counter()
+    # (how long it takes is measured by bench/demo_time.py)
     run = cli("local", "demo")
-    elapsed = time.perf_counter() - started
-    # Then it succeeds well within two minutes and leaves this process's environment as it was
+    # Then it succeeds and leaves this process's environment as it was
     assert run.exit_code == 0, run.stderr
-    assert elapsed < 60
     assert "AWS_ENDPOINT_URL" not in os.environ
     out = run.stdout
     # And the timeline shows each step in order: rules created, images listed, build started
