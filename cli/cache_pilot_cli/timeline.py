@@ -45,7 +45,7 @@ class Timeline:
             self.say(f"{label} <- {trigger}: FAILED {invocation.error}", style="red")
         else:
             self.say(f"{label} <- {trigger}", style="bold")
-            for line in _result_lines(invocation.function, invocation.result):
+            for line in result_lines(invocation.function, invocation.result):
                 self.output.line(f"         {line}")
         self.watch_route()
 
@@ -95,7 +95,7 @@ def _trigger_text(event: dict[str, Any]) -> str:
             return str(other)
 
 
-def _result_lines(function: str, result: Any) -> list[str]:
+def result_lines(function: str, result: Any) -> list[str]:
     if not isinstance(result, dict):
         return [json.dumps(result, default=str)]
     match function:
@@ -131,6 +131,26 @@ def _result_lines(function: str, result: Any) -> list[str]:
             ]
             if result.get("window_closed"):
                 lines.append(f"NAT window closed after {result.get('nat_open_seconds') or 0:.1f} s")
+            return lines
+        case "NatWatchdogFunction":
+            lines = [f"leases held {result.get('leases')}"]
+            lines += [
+                f"released {batch}: {why}" for batch, why in result.get("released", {}).items()
+            ]
+            lines += [f"still running: {batch}" for batch in result.get("still_running", [])]
+            if result.get("route_closed"):
+                lines.append("closed the route in " + ", ".join(result["closed_route_tables"]))
+            return lines
+        case "CheckFreshnessFunction":
+            counts = {status: n for status, n in result.get("by_status", {}).items() if n}
+            lines = [
+                f"checked {result.get('checked')}: "
+                + (", ".join(f"{n} {status}" for status, n in counts.items()) or "no images")
+            ]
+            lines += [f"STALE {image}" for image in result.get("became_stale", [])]
+            lines += [f"gone from ECR: {image}" for image in result.get("gone_from_ecr", [])]
+            if result.get("warmup_requested"):
+                lines.append("warm-up requested")
             return lines
     return [json.dumps(result, default=str)[:200]]
 
