@@ -14,6 +14,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -35,6 +36,7 @@ from moto.utilities.paginator import paginate
 
 MAX_PULL_THROUGH_CACHE_RULES_PER_REGISTRY = 50
 ROOT_PREFIX = "ROOT"
+PULL_THROUGH_CACHE = "PULL_THROUGH_CACHE"  # a creation template's appliedFor value
 DEFAULT_PAGE_SIZE = 100
 
 UNAUTHENTICATED_UPSTREAMS = {"ecr-public", "k8s", "quay"}
@@ -451,6 +453,31 @@ class PullThroughCacheECRBackend(ECRBackend):
         with self.pull_through_cache_lock:
             return self.repository_creation_templates.pop(_prefix_key(template.prefix))
 
+    def create_pull_through_cache_repository(self, repository_name: str, rule_prefix: str) -> None:
+        """Create the repository a first pull through the rule `rule_prefix` creates, with the
+        creation template that applies to it: the rule's prefix, else ROOT."""
+        template = next(
+            (
+                template
+                for key in (_prefix_key(rule_prefix), ROOT_PREFIX)
+                if (template := self.repository_creation_templates.get(key)) is not None
+                and PULL_THROUGH_CACHE in template.applied_for
+            ),
+            None,
+        )
+        self.create_repository(
+            repository_name=repository_name,
+            registry_id=None,
+            encryption_config=template.encryption_configuration if template else {},
+            image_scan_config={"scanOnPush": False},
+            image_tag_mutability=template.image_tag_mutability if template else "MUTABLE",
+            tags=template.resource_tags if template else [],
+        )
+        if template is not None and template.lifecycle_policy:
+            self.put_lifecycle_policy(self.account_id, repository_name, template.lifecycle_policy)
+        if template is not None and template.repository_policy:
+            self.set_repository_policy(self.account_id, repository_name, template.repository_policy)
+
     def _get_pull_through_cache_rule(
         self, ecr_repository_prefix: str, registry_id: str | None
     ) -> PullThroughCacheRule:
@@ -806,6 +833,37 @@ def _copy_members(source: type, target: type) -> None:
         )
     for name, member in members.items():
         setattr(target, name, member)
+
+
+@dataclass(frozen=True)
+class PullThroughCacheMatch:
+    """The rule a repository name falls under, and the upstream repository it stands for."""
+
+    prefix: str  # the rule's ecrRepositoryPrefix, without a trailing "/"
+    upstream_registry_url: str
+    upstream_repository: str
+
+
+def match_pull_through_cache_rule(
+    account_id: str, region: str, repository: str
+) -> PullThroughCacheMatch | None:
+    """The rule a repository name falls under: the longest prefix, else a ROOT rule."""
+    rules = get_pull_through_cache_rules(account_id, region)
+    prefixes = sorted(
+        (key for key in rules if key != ROOT_PREFIX and repository.startswith(key + "/")),
+        key=len,
+        reverse=True,
+    )
+    if prefixes:
+        key, rest = prefixes[0], repository[len(prefixes[0]) + 1 :]
+    elif ROOT_PREFIX in rules:
+        key, rest = ROOT_PREFIX, repository
+    else:
+        return None
+    rule = rules[key]
+    upstream_prefix = rule.upstream_repository_prefix
+    upstream = rest if upstream_prefix == ROOT_PREFIX else f"{upstream_prefix.rstrip('/')}/{rest}"
+    return PullThroughCacheMatch(key, rule.upstream_registry_url, upstream)
 
 
 def get_pull_through_cache_rules(account_id: str, region: str) -> dict[str, PullThroughCacheRule]:

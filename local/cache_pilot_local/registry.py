@@ -60,10 +60,9 @@ from moto.ecr.exceptions import ImageAlreadyExistsException
 from moto.ecr.models import ECRBackend, Image, ecr_backends
 
 from cache_pilot_local.ecr_pull_through_cache import (
-    ROOT_PREFIX,
     PullThroughCacheECRBackend,
-    RepositoryCreationTemplate,
-    get_pull_through_cache_rules,
+    PullThroughCacheMatch,
+    match_pull_through_cache_rule,
 )
 from cache_pilot_local.template import REPO_ROOT
 from cache_pilot_local.upstream import Content, UpstreamCatalog, UpstreamError, UpstreamImage
@@ -77,7 +76,6 @@ PULL_TIMEOUT_SECONDS = 120.0
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 _ROUTE = re.compile(r"/v2/(?P<name>.+)/(?P<kind>manifests|blobs)/(?P<reference>[^/]+)")
 _LAYER_PATH = re.compile(r"/(?P<registry>[0-9]{12})/(?P<hex>[a-f0-9]{64})")
-_PULL_THROUGH_CACHE = "PULL_THROUGH_CACHE"
 
 
 def registry_host(account_id: str, region: str) -> str:
@@ -303,33 +301,6 @@ def write_network_module(directory: Path) -> Path:
 # --- pull-through cache rules and storage ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _RuleMatch:
-    prefix: str  # the rule's ecrRepositoryPrefix, without a trailing "/"
-    upstream_registry_url: str
-    upstream_repository: str
-
-
-def _match_rule(account_id: str, region: str, repository: str) -> _RuleMatch | None:
-    """The rule a repository name falls under: the longest prefix, else a ROOT rule."""
-    rules = get_pull_through_cache_rules(account_id, region)
-    prefixes = sorted(
-        (key for key in rules if key != ROOT_PREFIX and repository.startswith(key + "/")),
-        key=len,
-        reverse=True,
-    )
-    if prefixes:
-        key, rest = prefixes[0], repository[len(prefixes[0]) + 1 :]
-    elif ROOT_PREFIX in rules:
-        key, rest = ROOT_PREFIX, repository
-    else:
-        return None
-    rule = rules[key]
-    upstream_prefix = rule.upstream_repository_prefix
-    upstream = rest if upstream_prefix == ROOT_PREFIX else f"{upstream_prefix.rstrip('/')}/{rest}"
-    return _RuleMatch(key, rule.upstream_registry_url, upstream)
-
-
 class _CacheStorage:
     """The cached repositories and images: moto's ECR of the registry's account and Region."""
 
@@ -369,7 +340,9 @@ class _CacheStorage:
         does; False when the repository refuses to move the tag (IMMUTABLE)."""
         backend = self._backend()
         if repository not in backend.repositories:
-            self._create_repository(backend, repository, rule_prefix)
+            cast(PullThroughCacheECRBackend, backend).create_pull_through_cache_repository(
+                repository, rule_prefix
+            )
         present = {cached.get_image_digest() for cached in backend.repositories[repository].images}
         for entry in image.entries:
             if entry.manifest.digest not in present:
@@ -387,30 +360,6 @@ class _CacheStorage:
         except ImageAlreadyExistsException:
             return False
         return True
-
-    def _create_repository(self, backend: ECRBackend, repository: str, rule_prefix: str) -> None:
-        template = _creation_template(backend, rule_prefix)
-        backend.create_repository(
-            repository_name=repository,
-            registry_id=None,
-            encryption_config=template.encryption_configuration if template else {},
-            image_scan_config={"scanOnPush": False},
-            image_tag_mutability=template.image_tag_mutability if template else "MUTABLE",
-            tags=template.resource_tags if template else [],
-        )
-        if template is not None and template.lifecycle_policy:
-            backend.put_lifecycle_policy(self._account_id, repository, template.lifecycle_policy)
-        if template is not None and template.repository_policy:
-            backend.set_repository_policy(self._account_id, repository, template.repository_policy)
-
-
-def _creation_template(backend: ECRBackend, rule_prefix: str) -> RepositoryCreationTemplate | None:
-    templates = cast(PullThroughCacheECRBackend, backend).repository_creation_templates
-    for key in (rule_prefix, ROOT_PREFIX):
-        template = templates.get(key)
-        if template is not None and _PULL_THROUGH_CACHE in template.applied_for:
-            return template
-    return None
 
 
 def _content_of(image: Image) -> Content:
@@ -538,7 +487,9 @@ class _RegistryService:
 
     def _resolve(self, repository: str, reference: str) -> Content:
         cached = self._storage.image(repository, reference)
-        rule = _match_rule(self._registry.account_id, self._registry.region, repository)
+        rule = match_pull_through_cache_rule(
+            self._registry.account_id, self._registry.region, repository
+        )
         if rule is None or _DIGEST.fullmatch(reference):
             # No rule: a plain repository. By digest: a first pull by digest does not fill
             # a pull-through cache (an open AWS issue), so only what is cached is served.
@@ -557,7 +508,7 @@ class _RegistryService:
         return self._through_upstream(repository, reference, rule, cached)
 
     def _through_upstream(
-        self, repository: str, tag: str, rule: _RuleMatch, cached: Content | None
+        self, repository: str, tag: str, rule: PullThroughCacheMatch, cached: Content | None
     ) -> Content:
         try:
             upstream = self._registry.catalog.lookup(
