@@ -47,10 +47,6 @@ class Activity:
     invocations: list[Invocation] = field(default_factory=list)
     builds: list[FinishedBuild] = field(default_factory=list)
 
-    def extend(self, other: Activity) -> None:
-        self.invocations.extend(other.invocations)
-        self.builds.extend(other.builds)
-
     def of(self, function: str) -> list[Invocation]:
         return [i for i in self.invocations if i.function == function]
 
@@ -96,7 +92,8 @@ class LocalCloud:
                 for build in builds:
                     if self._on_build:
                         self._on_build(build)
-                activity.extend(Activity(invocations, builds))
+                activity.invocations.extend(invocations)
+                activity.builds.extend(builds)
                 if not invocations and not builds:
                     return activity
         raise UnsettledError(
@@ -121,9 +118,6 @@ class LocalCloud:
     def pull_from_warmup_subnet(self, reference: str) -> PullResult:
         """Pull one image as a workload in the warm-up subnet would (NAT or not)."""
         return self.registry.pull_image(reference, subnet_ids=self.warmup_subnets)
-
-    def outputs(self) -> Mapping[str, str]:
-        return self.stack.outputs
 
 
 @contextmanager

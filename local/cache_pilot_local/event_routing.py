@@ -50,10 +50,6 @@ class Invocation:
     result: Any = None
     error: str | None = None
 
-    @property
-    def trigger(self) -> str:
-        return f"{self.event.get('detail-type')} from {self.event.get('source')}"
-
 
 class EventRouter:
     """Runs the deployed functions on the events their queues hold, until none are left."""

@@ -1,8 +1,9 @@
 """The embedded AWS: moto's server with the pull-through cache emulation, on this machine.
 
 `cache-pilot local up`, `cache-pilot local demo`, the tests and the end-to-end harness share
-it: start the server on a port (0: any free one), point this process or another shell at it,
-and create the stack's stateful resources from template.yaml's own definitions.
+it: start the server on a port (0: any free one) and point this process or another shell at
+it. The harness deploys the whole stack into it (deploy.py); tests and benchmarks that need
+only the state table create it from template.yaml's definition (create_stack_resources).
 
 moto keeps its state in module globals, so every server started in one process serves the
 same accounts and Regions; run one at a time.
